@@ -1,0 +1,207 @@
+"""`lockstep`: the compiler driver (compile a model, run it on the runtime, check it)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from compiler.dumps import PassDumper
+from compiler.errors import LockstepError
+from compiler.pipeline import CompileOptions, compile_model, write_program
+from passes.partition import STRATEGIES
+
+REL_TOLERANCE = 1e-4
+
+
+def parse_shape(text: str) -> tuple[str, list[int]]:
+    name, sep, dims = text.partition("=")
+    try:
+        if not sep:
+            raise ValueError
+        return name, [int(d) for d in dims.replace("x", ",").split(",")]
+    except ValueError:
+        raise LockstepError(f"--shape takes NAME=D0,D1,...; got '{text}'") from None
+
+
+def add_system_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--system", help="a preset (single, node8, ring8, torus4x4) or a system TOML file")
+    parser.add_argument("--chips", type=int, help="how many chips to compile for")
+    parser.add_argument("--topology", help="fc, ring, torus, or explicit: fc:8, ring:4, torus:4x4")
+    parser.add_argument("--strategy", default="tensor", choices=STRATEGIES, help="how to partition (default tensor)")
+    parser.add_argument("--shape", action="append", default=[], metavar="NAME=DIMS",
+                        help="fix an input's dynamic dimensions, e.g. --shape input=1,784")
+    parser.add_argument("--print-ir-after-all", action="store_true", help="print the IR after every pass")
+    parser.add_argument("--print-ir-after", action="append", default=[], metavar="PASS",
+                        help="print the IR after PASS (repeatable)")
+    parser.add_argument("--dump-dir", type=Path, help="write the IR after every pass to DIR/NN-pass.mlir")
+    parser.add_argument("--print-debuginfo", action="store_true", help="print locations (ONNX node names) in dumps")
+
+
+def options_of(args: argparse.Namespace) -> CompileOptions:
+    return CompileOptions(args.system, args.chips, args.topology, args.strategy,
+                          dict(parse_shape(s) for s in args.shape))
+
+
+def dumper_of(args: argparse.Namespace) -> PassDumper | None:
+    after = frozenset(p for item in args.print_ir_after for p in item.split(","))
+    if not (args.print_ir_after_all or after or args.dump_dir):
+        return None
+    return PassDumper(args.print_ir_after_all, after, args.dump_dir, debuginfo=args.print_debuginfo)
+
+
+def cmd_compile(args: argparse.Namespace) -> int:
+    compiled = compile_model(args.model, options_of(args), dumper_of(args))
+    write_program(compiled, args.output)
+    if args.json:
+        print(json.dumps(compiled.report, indent=2))
+    else:
+        r = compiled.report
+        print(f"compiled {args.model} for {r['chips']} chip(s) ({r['strategy']}) into {args.output}: "
+              f"{r['cycles']} cycles = {r['latency_us']:.3f} us, efficiency {r['efficiency']:.2f}")
+    return 0
+
+
+def load_inputs(source: str | None, wanted: dict[str, tuple[int, ...]]) -> dict[str, np.ndarray]:
+    if source is None:
+        rng = np.random.default_rng(0)
+        return {name: rng.standard_normal(shape).astype(np.float32) for name, shape in wanted.items()}
+    path = Path(source)
+    if path.is_dir():
+        return test_data_inputs(path, list(wanted))
+    if not path.exists():
+        raise LockstepError(f"inputs file '{source}' does not exist")
+    try:
+        with np.load(path) as data:
+            return {name: np.asarray(data[name], dtype=np.float32) for name in data.files}
+    except (OSError, ValueError) as err:
+        raise LockstepError(f"cannot read inputs from '{source}': {err}") from None
+
+
+def read_tensors(directory: Path, prefix: str) -> list[tuple[str, np.ndarray]]:
+    import onnx
+    from onnx import numpy_helper
+
+    out = []
+    for file in sorted(directory.glob(f"{prefix}_*.pb"), key=lambda p: int(p.stem.split("_")[1])):
+        tensor = onnx.TensorProto()
+        tensor.ParseFromString(file.read_bytes())
+        out.append((tensor.name, numpy_helper.to_array(tensor)))
+    return out
+
+
+def test_data_inputs(directory: Path, names: list[str]) -> dict[str, np.ndarray]:
+    tensors = read_tensors(directory, "input")
+    if not tensors:
+        raise LockstepError(f"'{directory}' holds no input_N.pb files")
+    return {(name or names[i]): array.astype(np.float32) for i, (name, array) in enumerate(tensors)}
+
+
+def reference_outputs(model: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(model, providers=["CPUExecutionProvider"])
+    names = [o.name for o in session.get_outputs()]
+    return dict(zip(names, session.run(names, inputs)))
+
+
+def compare(got: dict[str, np.ndarray], want: dict[str, np.ndarray]) -> tuple[float, float]:
+    abs_err = rel_err = 0.0
+    for name, expected in want.items():
+        if name not in got:
+            raise LockstepError(f"the program does not produce output '{name}'")
+        diff = float(np.max(np.abs(got[name] - expected))) if expected.size else 0.0
+        scale = float(np.max(np.abs(expected))) if expected.size else 1.0
+        abs_err, rel_err = max(abs_err, diff), max(rel_err, diff / max(scale, 1e-30))
+    return abs_err, rel_err
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from runtime import Program, run
+
+    target = Path(args.target)
+    if not target.exists():
+        raise LockstepError(f"'{target}' does not exist")
+    with tempfile.TemporaryDirectory() as scratch:
+        if target.is_dir():
+            directory, model = target, None
+        else:
+            compiled = compile_model(target, options_of(args), dumper_of(args))
+            directory, model = Path(scratch), str(target)
+            write_program(compiled, directory)
+        report = json.loads((directory / "report.json").read_text())
+        model = model or report.get("model")
+        program = Program.load(directory)
+        inputs = load_inputs(args.inputs, program.inputs)
+        result = run(program, inputs)
+    if args.outputs:
+        np.savez(args.outputs, **result.outputs)
+    summary = {
+        "ok": True,
+        "cycles_predicted": report["cycles"],
+        "cycles_measured": result.cycles,
+        "latency_us": report["latency_us"],
+        "vector_instructions": result.vector_instructions,
+        "simulation_seconds": result.seconds,
+        "max_abs_error": None,
+        "max_rel_error": None,
+    }
+    summary["ok"] = summary["cycles_predicted"] == summary["cycles_measured"]
+    if args.check:
+        expected = expected_outputs(args.inputs, model, inputs)
+        abs_err, rel_err = compare(result.outputs, expected)
+        summary.update(max_abs_error=abs_err, max_rel_error=rel_err)
+        summary["ok"] = summary["ok"] and rel_err <= REL_TOLERANCE
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print(" ".join(f"{k}={v}" for k, v in summary.items()))
+    return 0 if summary["ok"] else 1
+
+
+def expected_outputs(inputs_source: str | None, model: str | None, inputs: dict[str, np.ndarray]):
+    if inputs_source and Path(inputs_source).is_dir():
+        stored = read_tensors(Path(inputs_source), "output")
+        if stored:
+            return dict(stored)
+    if not model or not Path(model).exists():
+        raise LockstepError("--check needs the ONNX model (or output_N.pb files beside the inputs)")
+    return reference_outputs(model, inputs)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lockstep", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    compile_cmd = commands.add_parser("compile", help="compile an ONNX model into per-chip streams")
+    compile_cmd.add_argument("model")
+    add_system_options(compile_cmd)
+    compile_cmd.add_argument("-o", "--output", type=Path, required=True, help="directory for the streams")
+    compile_cmd.add_argument("--json", action="store_true", help="print the report as JSON")
+    compile_cmd.set_defaults(handler=cmd_compile)
+    run_cmd = commands.add_parser("run", help="run a model or a compiled directory on the runtime")
+    run_cmd.add_argument("target", help="MODEL.onnx (compiled first) or a directory from `lockstep compile`")
+    add_system_options(run_cmd)
+    run_cmd.add_argument("--inputs", help="FILE.npz keyed by input name, or an ONNX test_data_set directory")
+    run_cmd.add_argument("--outputs", help="write the outputs to FILE.npz")
+    run_cmd.add_argument("--check", action="store_true", help="compare with onnxruntime; exit 1 on a mismatch")
+    run_cmd.add_argument("--json", action="store_true", help="print the result as JSON")
+    run_cmd.set_defaults(handler=cmd_run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except LockstepError as err:
+        print(f"lockstep: error: {err}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,5 @@
+"""The one exception type the tools turn into a single clear line on stderr."""
+
+
+class LockstepError(Exception):
+    """A user-facing error: bad input, unsupported construct, or an impossible system."""

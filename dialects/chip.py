@@ -1,0 +1,469 @@
+"""The `chip` dialect: per-chip instruction streams with static cycles and SRAM addresses.
+
+This is the bottom IR level and the runtime's input language. Every instruction
+names its chip (`core`), its functional unit, its issue cycle (absent until the
+scheduler runs) and a repeat form: `repeat n stride d` issues the instruction n
+times, d cycles apart, every SRAM operand advancing by its own `step` (in vectors)
+per iteration, like the ICU's Repeat n,d. One op therefore stands for a whole
+run of vector instructions, so a large program stays small.
+
+Each addressed operand ("slot") is `[base, step]` plus the tokens of the
+instructions that may have produced what it reads: that is the promise the
+runtime checks (docs/architecture.md). Semantics, per iteration, on 320-lane
+fp32 vectors; `lanes` fields zero the lanes at and above them:
+
+- `chip.vxm OP`: dst = OP(lhs[, rhs]) elementwise.
+- `chip.mxm_load`: loads `repeat` weight rows (row i from src) into the plane
+  (`unit`); the tile is ready `mxm_load` cycles after the last row's issue.
+- `chip.mxm_matmul`: dst = src(1 x lanes) @ tile (lanes x lanes) [+ acc].
+- `chip.sxm_move`: dst = merge (or zeros) with lanes [dst_lane, dst_lane+width)
+  replaced by src lanes [src_lane, src_lane+width).
+- `chip.sxm_reduce OP`: dst lanes [0, lanes) = OP over src lanes [first, first+width).
+- `chip.sxm_transpose`: reads `repeat` vectors; output vector j (j < width,
+  at dst + j*dst_step) holds lane j of every input vector; it lands
+  `sxm_transpose + j` cycles after the last read.
+- `chip.mem_copy`: dst = src.
+- `chip.send` / `chip.recv`: one vector per iteration over link (core -> to, port);
+  a recv's cycle is the cycle its first vector lands.
+- `chip.preload` / `chip.input`: SRAM contents before cycle 0 (weights, inputs);
+  `chip.output`: what the host reads back after the last cycle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import ClassVar
+
+from xdsl.dialects.builtin import (
+    I64,
+    DenseIntOrFPElementsAttr,
+    IntegerAttr,
+    StringAttr,
+    TensorType,
+)
+from xdsl.ir import Attribute, Dialect, ParametrizedAttribute, SSAValue, TypeAttribute
+from xdsl.irdl import (
+    IRDLOperation,
+    irdl_attr_definition,
+    irdl_op_definition,
+    opt_prop_def,
+    prop_def,
+    region_def,
+    result_def,
+    traits_def,
+    var_operand_def,
+)
+from xdsl.irdl.operations import AttrSizedOperandSegments
+from xdsl.traits import NoTerminator
+from xdsl.utils.exceptions import VerifyException
+
+
+@irdl_attr_definition
+class TokenType(ParametrizedAttribute, TypeAttribute):
+    """Stands for "the value(s) this instruction wrote": the operand promise's currency."""
+
+    name = "chip.token"
+
+
+def i64_attr(value: int) -> IntegerAttr:
+    return IntegerAttr(value, 64)
+
+
+def int_of(attr: IntegerAttr | None) -> int | None:
+    return None if attr is None else attr.value.data
+
+
+# Unit kinds and the instructions that issue on them.
+UNIT_KINDS = ("mxm", "vxm", "sxm", "mem", "c2c")
+VXM_OPS = ("add", "sub", "mul", "div", "max", "copy", "neg", "relu", "sigmoid", "tanh", "exp", "recip")
+VXM_BINARY = frozenset({"add", "sub", "mul", "div", "max"})
+VXM_TRANSCENDENTAL = frozenset({"div", "sigmoid", "tanh", "exp", "recip"})
+REDUCE_OPS = ("sum", "max")
+
+_TIMING = "`core` $core `unit` $unit (`cycle` $cycle^)? `repeat` $count `stride` $stride"
+
+
+def _slot(name: str, tokens: bool = True) -> str:
+    tail = f" `(` ${name} `)`" if tokens else ""
+    return f"`{name}` `[` ${name}_addr `,` ${name}_step `]`{tail}"
+
+
+def _optional_slot(name: str) -> str:
+    return f"(`{name}` `[` ${name}_addr^ `,` ${name}_step `]` `(` ${name} `)`)?"
+
+
+class ChipInstruction(IRDLOperation):
+    """An instruction issued by one unit of one chip, in repeat form."""
+
+    UNIT_KIND: ClassVar[str]
+    SLOTS: ClassVar[tuple[str, ...]] = ()
+    """Names of the addressed operands this instruction reads (in that order)."""
+    HAS_DST: ClassVar[bool] = True
+
+    core = prop_def(IntegerAttr[I64])
+    unit = prop_def(StringAttr)
+    cycle = opt_prop_def(IntegerAttr[I64])
+    count = prop_def(IntegerAttr[I64])
+    stride = prop_def(IntegerAttr[I64])
+    result = result_def(TokenType)
+
+    def __init__(
+        self,
+        core: int,
+        count: int,
+        slots: dict[str, tuple[int, int, Sequence[SSAValue]]],
+        dst: tuple[int, int] | None = None,
+        stride: int = 1,
+        fields: dict[str, Attribute | int | str] | None = None,
+        operands: dict[str, Sequence[SSAValue] | SSAValue] | None = None,
+    ):
+        props: dict[str, Attribute] = {
+            "core": i64_attr(core),
+            "unit": StringAttr(self.UNIT_KIND),
+            "count": i64_attr(count),
+            "stride": i64_attr(stride),
+        }
+        if dst is not None:
+            props["dst_addr"], props["dst_step"] = i64_attr(dst[0]), i64_attr(dst[1])
+        slot_operands: dict[str, Sequence[SSAValue] | SSAValue] = dict(operands or {})
+        for name, (addr, step, tokens) in slots.items():
+            props[f"{name}_addr"], props[f"{name}_step"] = i64_attr(addr), i64_attr(step)
+            slot_operands[name] = tokens
+        for key, value in (fields or {}).items():
+            props[key] = (
+                value
+                if isinstance(value, Attribute)
+                else StringAttr(value)
+                if isinstance(value, str)
+                else i64_attr(value)
+            )
+        defs = type(self).get_irdl_definition()
+        super().__init__(
+            operands=[slot_operands.get(name, []) for name, _ in defs.operands],
+            properties=props,
+            result_types=[TokenType()],
+        )
+
+    def slot_addr(self, name: str) -> tuple[int, int] | None:
+        """(base, step) of an addressed operand, None if the optional slot is absent."""
+        base = self.properties.get(f"{name}_addr")
+        if base is None:
+            return None
+        return int_of(base), int_of(self.properties[f"{name}_step"])  # type: ignore[return-value]
+
+    def slot_tokens(self, name: str) -> tuple[SSAValue, ...]:
+        return tuple(getattr(self, name))
+
+    def int_field(self, name: str) -> int:
+        return int_of(self.properties[name])  # type: ignore[return-value]
+
+    def verify_(self) -> None:
+        if not self.unit.data.startswith(self.UNIT_KIND):
+            raise VerifyException(f"{self.name} issues on a '{self.UNIT_KIND}' unit, not '{self.unit.data}'")
+        if self.count.value.data < 1:
+            raise VerifyException(f"{self.name}: repeat count must be at least 1, got {self.count.value.data}")
+        if self.stride.value.data < 1:
+            raise VerifyException(f"{self.name}: stride must be at least 1 cycle, got {self.stride.value.data}")
+        for name in self.SLOTS + (("dst",) if self.HAS_DST else ()):
+            addr = self.slot_addr(name)
+            if addr is not None and addr[0] < 0:
+                raise VerifyException(f"{self.name}: {name} address {addr[0]} is negative")
+            if addr is not None and name != "dst" and not self.slot_tokens(name):
+                raise VerifyException(f"{self.name}: operand '{name}' names no producer")
+        if "lanes" in self.properties and not 1 <= self.int_field("lanes"):
+            raise VerifyException(f"{self.name}: lanes must be positive")
+
+
+def _dst_props():
+    return prop_def(IntegerAttr[I64]), prop_def(IntegerAttr[I64])
+
+
+@irdl_op_definition
+class VxmOp(ChipInstruction):
+    name = "chip.vxm"
+    UNIT_KIND: ClassVar[str] = "vxm"
+    SLOTS: ClassVar[tuple[str, ...]] = ("lhs", "rhs")
+
+    op = prop_def(StringAttr)
+    lanes = prop_def(IntegerAttr[I64])
+    dst_addr, dst_step = _dst_props()
+    lhs_addr, lhs_step = _dst_props()
+    rhs_addr = opt_prop_def(IntegerAttr[I64])
+    rhs_step = opt_prop_def(IntegerAttr[I64])
+    lhs = var_operand_def(TokenType)
+    rhs = var_operand_def(TokenType)
+    irdl_options = (AttrSizedOperandSegments(),)
+    assembly_format = (
+        f"$op {_TIMING} `lanes` $lanes {_slot('dst', False)} {_slot('lhs')} "
+        f"{_optional_slot('rhs')} attr-dict"
+    )
+
+    def verify_(self) -> None:
+        super().verify_()
+        if self.op.data not in VXM_OPS:
+            raise VerifyException(f"chip.vxm: unknown operation '{self.op.data}'; known: {', '.join(VXM_OPS)}")
+        binary = self.op.data in VXM_BINARY
+        if binary != (self.rhs_addr is not None):
+            need = "needs" if binary else "takes no"
+            raise VerifyException(f"chip.vxm {self.op.data} {need} a second operand 'rhs'")
+
+
+@irdl_op_definition
+class MxmLoadOp(ChipInstruction):
+    name = "chip.mxm_load"
+    UNIT_KIND: ClassVar[str] = "mxm"
+    SLOTS: ClassVar[tuple[str, ...]] = ("src",)
+    HAS_DST: ClassVar[bool] = False
+
+    src_addr, src_step = _dst_props()
+    src = var_operand_def(TokenType)
+    assembly_format = f"{_TIMING} {_slot('src')} attr-dict"
+
+
+@irdl_op_definition
+class MxmMatmulOp(ChipInstruction):
+    name = "chip.mxm_matmul"
+    UNIT_KIND: ClassVar[str] = "mxm"
+    SLOTS: ClassVar[tuple[str, ...]] = ("src", "acc")
+
+    dst_addr, dst_step = _dst_props()
+    src_addr, src_step = _dst_props()
+    acc_addr = opt_prop_def(IntegerAttr[I64])
+    acc_step = opt_prop_def(IntegerAttr[I64])
+    weights = var_operand_def(TokenType)
+    src = var_operand_def(TokenType)
+    acc = var_operand_def(TokenType)
+    irdl_options = (AttrSizedOperandSegments(),)
+    assembly_format = (
+        f"{_TIMING} `weights` `(` $weights `)` {_slot('dst', False)} {_slot('src')} "
+        f"{_optional_slot('acc')} attr-dict"
+    )
+
+    def verify_(self) -> None:
+        super().verify_()
+        if len(self.weights) != 1:
+            raise VerifyException("chip.mxm_matmul multiplies by exactly one loaded tile (weights)")
+
+
+@irdl_op_definition
+class SxmMoveOp(ChipInstruction):
+    name = "chip.sxm_move"
+    UNIT_KIND: ClassVar[str] = "sxm"
+    SLOTS: ClassVar[tuple[str, ...]] = ("src", "merge")
+
+    src_lane = prop_def(IntegerAttr[I64])
+    dst_lane = prop_def(IntegerAttr[I64])
+    width = prop_def(IntegerAttr[I64])
+    dst_addr, dst_step = _dst_props()
+    src_addr, src_step = _dst_props()
+    merge_addr = opt_prop_def(IntegerAttr[I64])
+    merge_step = opt_prop_def(IntegerAttr[I64])
+    src = var_operand_def(TokenType)
+    merge = var_operand_def(TokenType)
+    irdl_options = (AttrSizedOperandSegments(),)
+    assembly_format = (
+        f"{_TIMING} `lanes` $src_lane `to` $dst_lane `width` $width {_slot('dst', False)} "
+        f"{_slot('src')} {_optional_slot('merge')} attr-dict"
+    )
+
+
+@irdl_op_definition
+class SxmReduceOp(ChipInstruction):
+    name = "chip.sxm_reduce"
+    UNIT_KIND: ClassVar[str] = "sxm"
+    SLOTS: ClassVar[tuple[str, ...]] = ("src",)
+
+    op = prop_def(StringAttr)
+    first = prop_def(IntegerAttr[I64])
+    width = prop_def(IntegerAttr[I64])
+    lanes = prop_def(IntegerAttr[I64])
+    dst_addr, dst_step = _dst_props()
+    src_addr, src_step = _dst_props()
+    src = var_operand_def(TokenType)
+    assembly_format = (
+        f"$op {_TIMING} `first` $first `width` $width `lanes` $lanes {_slot('dst', False)} "
+        f"{_slot('src')} attr-dict"
+    )
+
+    def verify_(self) -> None:
+        super().verify_()
+        if self.op.data not in REDUCE_OPS:
+            raise VerifyException(f"chip.sxm_reduce: unknown reduction '{self.op.data}'")
+
+
+@irdl_op_definition
+class SxmTransposeOp(ChipInstruction):
+    name = "chip.sxm_transpose"
+    UNIT_KIND: ClassVar[str] = "sxm"
+    SLOTS: ClassVar[tuple[str, ...]] = ("src",)
+
+    width = prop_def(IntegerAttr[I64])
+    dst_addr, dst_step = _dst_props()
+    src_addr, src_step = _dst_props()
+    src = var_operand_def(TokenType)
+    assembly_format = f"{_TIMING} `width` $width {_slot('dst', False)} {_slot('src')} attr-dict"
+
+
+@irdl_op_definition
+class MemCopyOp(ChipInstruction):
+    name = "chip.mem_copy"
+    UNIT_KIND: ClassVar[str] = "mem"
+    SLOTS: ClassVar[tuple[str, ...]] = ("src",)
+
+    dst_addr, dst_step = _dst_props()
+    src_addr, src_step = _dst_props()
+    src = var_operand_def(TokenType)
+    assembly_format = f"{_TIMING} {_slot('dst', False)} {_slot('src')} attr-dict"
+
+
+@irdl_op_definition
+class SendOp(ChipInstruction):
+    name = "chip.send"
+    UNIT_KIND: ClassVar[str] = "c2c"
+    SLOTS: ClassVar[tuple[str, ...]] = ("src",)
+    HAS_DST: ClassVar[bool] = False
+
+    to = prop_def(IntegerAttr[I64])
+    port = prop_def(IntegerAttr[I64])
+    src_addr, src_step = _dst_props()
+    src = var_operand_def(TokenType)
+    assembly_format = f"{_TIMING} `to` $to `port` $port {_slot('src')} attr-dict"
+
+
+@irdl_op_definition
+class RecvOp(ChipInstruction):
+    name = "chip.recv"
+    UNIT_KIND: ClassVar[str] = "c2c"
+
+    source = prop_def(IntegerAttr[I64], prop_name="from")
+    port = prop_def(IntegerAttr[I64])
+    dst_addr, dst_step = _dst_props()
+    assembly_format = f"{_TIMING} `from` $from `port` $port {_slot('dst', False)} attr-dict"
+
+
+class HostOp(IRDLOperation):
+    """SRAM contents the host provides or reads back outside the clock."""
+
+    core = prop_def(IntegerAttr[I64])
+    addr = prop_def(IntegerAttr[I64])
+
+
+@irdl_op_definition
+class PreloadOp(HostOp):
+    """Constant vectors (weights) in SRAM before cycle 0: `data` is [vectors x lanes]."""
+
+    name = "chip.preload"
+    data = prop_def(DenseIntOrFPElementsAttr)
+    result = result_def(TokenType)
+    assembly_format = "`core` $core `at` $addr $data attr-dict"
+
+    def __init__(self, core: int, addr: int, data: DenseIntOrFPElementsAttr):
+        super().__init__(
+            properties={"core": i64_attr(core), "addr": i64_attr(addr), "data": data},
+            result_types=[TokenType()],
+        )
+
+    def verify_(self) -> None:
+        if len(self.data.get_shape()) != 2:
+            raise VerifyException("chip.preload data must be [vectors x lanes]")
+
+
+@irdl_op_definition
+class InputOp(HostOp):
+    """A model input the host writes into SRAM before cycle 0, laid out as in docs/architecture.md."""
+
+    name = "chip.input"
+    tensor = prop_def(StringAttr, prop_name="name")
+    type = prop_def(TensorType)
+    result = result_def(TokenType)
+    assembly_format = "$name `core` $core `at` $addr `:` $type attr-dict"
+
+    def __init__(self, name: str, core: int, addr: int, type: TensorType):
+        super().__init__(
+            properties={"name": StringAttr(name), "core": i64_attr(core), "addr": i64_attr(addr), "type": type},
+            result_types=[TokenType()],
+        )
+
+
+@irdl_op_definition
+class OutputOp(HostOp):
+    """A model output the host reads after the last cycle; `src` names its producers."""
+
+    name = "chip.output"
+    tensor = prop_def(StringAttr, prop_name="name")
+    type = prop_def(TensorType)
+    src = var_operand_def(TokenType)
+    assembly_format = "$name `core` $core `at` $addr `:` $type `(` $src `)` attr-dict"
+
+    def __init__(self, name: str, core: int, addr: int, type: TensorType, src: Sequence[SSAValue]):
+        super().__init__(
+            operands=[src],
+            properties={"name": StringAttr(name), "core": i64_attr(core), "addr": i64_attr(addr), "type": type},
+        )
+
+
+@irdl_op_definition
+class JoinOp(IRDLOperation):
+    """Names a set of producers at once (e.g. all pieces of one tensor); issues nothing."""
+
+    name = "chip.join"
+    core = prop_def(IntegerAttr[I64])
+    parts = var_operand_def(TokenType)
+    result = result_def(TokenType)
+    assembly_format = "`core` $core `(` $parts `)` attr-dict"
+
+    def __init__(self, core: int, parts: Sequence[SSAValue]):
+        super().__init__(operands=[parts], properties={"core": i64_attr(core)}, result_types=[TokenType()])
+
+    def verify_(self) -> None:
+        if not self.parts:
+            raise VerifyException("chip.join must name at least one producer")
+
+
+@irdl_op_definition
+class ProgramOp(IRDLOperation):
+    """All chips' instructions and network transfers before emission; `system` reloads the machine."""
+
+    name = "chip.program"
+    system = prop_def(StringAttr)
+    body = region_def("single_block")
+    traits = traits_def(NoTerminator())
+    assembly_format = "$system attr-dict-with-keyword $body"
+
+
+@irdl_op_definition
+class StreamOp(IRDLOperation):
+    """The emitted stream of one chip, its instructions sorted by issue cycle."""
+
+    name = "chip.stream"
+    core = prop_def(IntegerAttr[I64])
+    system = prop_def(StringAttr)
+    body = region_def("single_block")
+    traits = traits_def(NoTerminator())
+    assembly_format = "`core` $core $system attr-dict-with-keyword $body"
+
+    def verify_(self) -> None:
+        core = self.core.value.data
+        for op in self.body.ops:
+            op_core = op.properties.get("core")
+            if isinstance(op_core, IntegerAttr) and op_core.value.data != core:
+                raise VerifyException(f"{op.name} names core {op_core.value.data} inside the stream of core {core}")
+
+
+INSTRUCTIONS: tuple[type[ChipInstruction], ...] = (
+    VxmOp,
+    MxmLoadOp,
+    MxmMatmulOp,
+    SxmMoveOp,
+    SxmReduceOp,
+    SxmTransposeOp,
+    MemCopyOp,
+    SendOp,
+    RecvOp,
+)
+
+Chip = Dialect(
+    "chip",
+    [*INSTRUCTIONS, PreloadOp, InputOp, OutputOp, JoinOp, ProgramOp, StreamOp],
+    [TokenType],
+)

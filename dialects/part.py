@@ -1,0 +1,182 @@
+"""The `part` dialect: how the model is spread over chips.
+
+After `partition`, each `tops` op carries `part.chips` (the group of chips
+that runs it, SPMD style) and its types are the per-chip (local) shapes. The
+ops here are where shards meet:
+
+- `part.split`: chip k of the group gets slice k of the operand along `axis`.
+- `part.all_reduce`: every chip of the group gets the sum of all chips' values.
+- `part.all_gather`: every chip gets the chips' values concatenated along `axis`.
+- `part.transfer`: chip `chips[i]` sends its value to chip `to[i]`.
+
+Before `lower-to-chip` a collective takes and gives one tensor (the local
+value); after it, one `!chip.token` per chip of the group (per destination chip
+for `transfer`), with the local tensor type and addresses kept as properties.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from xdsl.dialects.builtin import I64, DenseArrayBase, IntegerAttr, TensorType, i64
+from xdsl.ir import Attribute, Dialect, SSAValue
+from xdsl.irdl import (
+    base,
+    IRDLOperation,
+    irdl_op_definition,
+    operand_def,
+    opt_prop_def,
+    prop_def,
+    result_def,
+    var_operand_def,
+    var_result_def,
+)
+from xdsl.utils.exceptions import VerifyException
+
+from dialects.chip import TokenType
+
+CHIPS = "part.chips"
+"""Discardable attribute on tops ops: the chips that run the op."""
+ADDR = "part.addr"
+"""Discardable attribute from `place`: the SRAM vector address of the op's result."""
+SYSTEM = "part.system"
+"""Module attribute: the system spec (preset, topology or file) passes reload."""
+SRAM_TOP = "part.sram_top"
+"""Module attribute from `place`: first free vector address on every chip."""
+
+
+def chips_of(op) -> tuple[int, ...]:
+    attr = op.attributes.get(CHIPS)
+    if attr is None:
+        raise VerifyException(f"{op.name} has not been partitioned: no {CHIPS} attribute")
+    return tuple(attr.get_values())
+
+
+def chips_attr(chips: Sequence[int]) -> DenseArrayBase:
+    return DenseArrayBase.from_list(i64, list(chips))
+
+
+@irdl_op_definition
+class SplitOp(IRDLOperation):
+    name = "part.split"
+    axis = prop_def(IntegerAttr[I64])
+    chips = prop_def(DenseArrayBase.constr(i64))
+    input = operand_def(TensorType)
+    result = result_def(TensorType)
+    assembly_format = "$input `axis` $axis `over` $chips attr-dict `:` type($input) `->` type($result)"
+
+    def __init__(self, input: SSAValue, axis: int, chips: Sequence[int], result_type: TensorType):
+        super().__init__(
+            operands=[input],
+            properties={"axis": IntegerAttr(axis, 64), "chips": chips_attr(chips)},
+            result_types=[result_type],
+        )
+
+    def verify_(self) -> None:
+        src, dst = self.input.type.get_shape(), self.result.type.get_shape()
+        axis, n = self.axis.value.data, len(self.chips.get_values())
+        expect = list(src)
+        if not 0 <= axis < len(src) or src[axis] % n:
+            raise VerifyException(f"part.split: axis {axis} of {list(src)} does not split evenly over {n} chips")
+        expect[axis] //= n
+        if list(dst) != expect:
+            raise VerifyException(f"part.split: slice of {list(src)} over {n} chips is {expect}, not {list(dst)}")
+
+
+TensorOrToken = base(TensorType) | base(TokenType)
+
+
+class CollectiveOp(IRDLOperation):
+    """Shared shape of the collectives: one local value in and out, or one token per chip."""
+
+    chips = prop_def(DenseArrayBase.constr(i64))
+    type = opt_prop_def(TensorType)
+    """The local (per-chip) operand type, kept once operands are tokens."""
+    inputs = var_operand_def(TensorOrToken)
+    outputs = var_result_def(TensorOrToken)
+
+    def group(self) -> tuple[int, ...]:
+        return tuple(self.chips.get_values())
+
+    def local_type(self) -> TensorType:
+        if self.type is not None:
+            return self.type
+        return self.inputs[0].type  # type: ignore[return-value]
+
+    def expected_result_shape(self) -> list[int]:
+        return list(self.local_type().get_shape())
+
+    def verify_(self) -> None:
+        lowered = self.inputs and isinstance(self.inputs[0].type, TokenType)
+        if lowered:
+            if self.type is None:
+                raise VerifyException(f"{self.name} on tokens must keep its local tensor type")
+            if len(self.inputs) != len(self.group()):
+                raise VerifyException(f"{self.name} needs one token per chip ({len(self.group())}), got {len(self.inputs)}")
+            return
+        if len(self.inputs) != 1 or len(self.outputs) != 1:
+            raise VerifyException(f"{self.name} on tensors takes and gives exactly one local value")
+        shape = list(self.outputs[0].type.get_shape())  # type: ignore[union-attr]
+        if shape != self.expected_result_shape():
+            raise VerifyException(f"{self.name}: result shape {shape} should be {self.expected_result_shape()}")
+
+
+def _collective_init(op: CollectiveOp, inputs: Sequence[SSAValue], chips: Sequence[int],
+                     result_types: Sequence[Attribute], props: dict[str, Attribute]) -> None:
+    IRDLOperation.__init__(op, operands=[inputs], properties={"chips": chips_attr(chips), **props},
+                           result_types=[result_types])
+
+
+@irdl_op_definition
+class AllReduceOp(CollectiveOp):
+    name = "part.all_reduce"
+    assembly_format = "`over` $chips (`local` $type^)? `(` $inputs `)` attr-dict `:` type($inputs) `->` type($outputs)"
+
+    def __init__(self, inputs: Sequence[SSAValue], chips: Sequence[int], result_types: Sequence[Attribute],
+                 local_type: TensorType | None = None):
+        _collective_init(self, inputs, chips, result_types, {"type": local_type} if local_type else {})
+
+
+@irdl_op_definition
+class AllGatherOp(CollectiveOp):
+    name = "part.all_gather"
+    axis = prop_def(IntegerAttr[I64])
+    assembly_format = (
+        "`axis` $axis `over` $chips (`local` $type^)? `(` $inputs `)` attr-dict `:` type($inputs) `->` type($outputs)"
+    )
+
+    def __init__(self, inputs: Sequence[SSAValue], axis: int, chips: Sequence[int],
+                 result_types: Sequence[Attribute], local_type: TensorType | None = None):
+        props: dict[str, Attribute] = {"axis": IntegerAttr(axis, 64)}
+        if local_type:
+            props["type"] = local_type
+        _collective_init(self, inputs, chips, result_types, props)
+
+    def expected_result_shape(self) -> list[int]:
+        shape = super().expected_result_shape()
+        shape[self.axis.value.data] *= len(self.group())
+        return shape
+
+
+@irdl_op_definition
+class TransferOp(CollectiveOp):
+    name = "part.transfer"
+    to = prop_def(DenseArrayBase.constr(i64))
+    assembly_format = (
+        "`from` $chips `to` $to (`local` $type^)? `(` $inputs `)` attr-dict `:` type($inputs) `->` type($outputs)"
+    )
+
+    def __init__(self, inputs: Sequence[SSAValue], chips: Sequence[int], to: Sequence[int],
+                 result_types: Sequence[Attribute], local_type: TensorType | None = None):
+        props: dict[str, Attribute] = {"to": chips_attr(to)}
+        if local_type:
+            props["type"] = local_type
+        _collective_init(self, inputs, chips, result_types, props)
+
+    def verify_(self) -> None:
+        super().verify_()
+        if len(self.to.get_values()) != len(self.group()):
+            raise VerifyException("part.transfer pairs every source chip with one destination chip")
+
+
+Part = Dialect("part", [SplitOp, AllReduceOp, AllGatherOp, TransferOp], [])

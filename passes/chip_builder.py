@@ -1,0 +1,154 @@
+"""Appends `chip` instructions for the lowering passes: one place for repeat forms,
+lane masks, producer sets and scratch SRAM, so every lowering rule stays a few lines."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from xdsl.dialects.builtin import DenseArrayBase, ModuleOp, i64
+from xdsl.ir import Block, Operation, SSAValue
+
+from compiler.errors import LockstepError
+from compiler.layout import Layout, MoveGroup
+from compiler.system import System
+from dialects.chip import (
+    JoinOp,
+    MemCopyOp,
+    SxmMoveOp,
+    SxmReduceOp,
+    VxmOp,
+)
+from dialects.part import SRAM_TOP
+
+Tokens = tuple[SSAValue, ...]
+
+
+@dataclass(frozen=True)
+class Placed:
+    """A tensor on one chip: where it starts and which instructions wrote it."""
+
+    addr: int
+    tokens: Tokens
+
+
+def chunk_runs(layout: Layout) -> list[tuple[int, int, int, int]]:
+    """(offset, count, step, lanes) runs covering every vector with its lane count."""
+    tail = layout.chunk_lanes(layout.vpr - 1)
+    if tail == layout.lanes:
+        return [(0, layout.vectors, 1, layout.lanes)]
+    if layout.rows == 1:
+        full = [(0, layout.vpr - 1, 1, layout.lanes)] if layout.vpr > 1 else []
+        return [*full, (layout.vpr - 1, 1, 1, tail)]
+    return [(j, layout.rows, layout.vpr, layout.chunk_lanes(j)) for j in range(layout.vpr)]
+
+
+class SramTop:
+    """Per-chip first free vector, kept on the module so later passes can allocate too."""
+
+    def __init__(self, module: ModuleOp, system: System):
+        attr = module.attributes.get(SRAM_TOP)
+        self.system = system
+        self.top = list(attr.get_values()) if attr is not None else [0] * system.chips
+
+    def allocate(self, chips: Sequence[int], vectors: int) -> int:
+        """The same address on every chip of the group (SPMD code shares addresses)."""
+        addr = max(self.top[c] for c in chips)
+        for c in chips:
+            self.top[c] = addr + vectors
+        return addr
+
+    def check(self) -> None:
+        """Fail with the whole shortfall once everything is allocated, not at the first overflow."""
+        chip = max(range(len(self.top)), key=self.top.__getitem__)
+        need, have = self.top[chip], self.system.sram_vectors
+        if need > have:
+            mib = self.system.vector_bytes / 2**20
+            raise LockstepError(
+                f"the model does not fit in SRAM: chip {chip} needs {need * mib:.2f} MiB but holds "
+                f"{have * mib:.2f} MiB (over by {(need - have) * mib:.2f} MiB); use more chips or "
+                f"another partition strategy"
+            )
+
+    def store(self, module: ModuleOp) -> None:
+        module.attributes[SRAM_TOP] = DenseArrayBase.from_list(i64, self.top)
+
+
+class ChipBuilder:
+    def __init__(self, system: System, block: Block, sram: SramTop):
+        self.system = system
+        self.block = block
+        self.sram = sram
+        self.lanes = system.lanes
+
+    def add(self, op: Operation) -> SSAValue:
+        self.block.add_op(op)
+        return op.results[0]
+
+    def producers(self, core: int, tokens: Tokens) -> Tokens:
+        """Name many producers through one join so consumers stay readable."""
+        if len(tokens) <= 1:
+            return tokens
+        return (self.add(JoinOp(core, tokens)),)
+
+    def placed(self, core: int, addr: int, tokens: Sequence[SSAValue]) -> Placed:
+        return Placed(addr, self.producers(core, tuple(tokens)))
+
+    def vxm(self, core: int, op: str, layout: Layout, dst: int, srcs: Sequence[Placed],
+            steps: Sequence[bool] | None = None) -> Placed:
+        """Elementwise `op` over a whole tensor; `steps[k]` False keeps src k fixed (a per-row vector)."""
+        steps = steps or [True] * len(srcs)
+        out = []
+        for offset, count, step, lanes in chunk_runs(layout):
+            slots = {}
+            for name, src, moving in zip(("lhs", "rhs"), srcs, steps):
+                slots[name] = (src.addr + offset if moving else src.addr, step if moving else 0, src.tokens)
+            out.append(self.add(VxmOp(core, count, slots, dst=(dst + offset, step),
+                                      fields={"op": op, "lanes": lanes})))
+        return self.placed(core, dst, out)
+
+    def rowwise(self, core: int, op: str, layout: Layout, dst: int, tensor: Placed, row: Placed) -> Placed:
+        """op(tensor, v) where v is one vector per row (e.g. a row's max in every lane)."""
+        if layout.rows == 1:
+            return self.vxm(core, op, layout, dst, [tensor, row], steps=[True, False])
+        out = [
+            self.add(VxmOp(core, layout.rows,
+                           {"lhs": (tensor.addr + j, layout.vpr, tensor.tokens), "rhs": (row.addr, 1, row.tokens)},
+                           dst=(dst + j, layout.vpr), fields={"op": op, "lanes": layout.chunk_lanes(j)}))
+            for j in range(layout.vpr)
+        ]
+        return self.placed(core, dst, out)
+
+    def row_vxm(self, core: int, op: str, rows: int, dst: int, srcs: Sequence[Placed],
+                src_steps: Sequence[int]) -> SSAValue:
+        """`op` on one full vector per row, sources advancing by their own steps."""
+        slots = {name: (s.addr, step, s.tokens) for name, s, step in zip(("lhs", "rhs"), srcs, src_steps)}
+        return self.add(VxmOp(core, rows, slots, dst=(dst, 1), fields={"op": op, "lanes": self.lanes}))
+
+    def reduce(self, core: int, op: str, src: Placed, src_step: int, count: int, first: int, width: int,
+               dst: int, dst_step: int, lanes: int) -> SSAValue:
+        return self.add(SxmReduceOp(core, count, {"src": (src.addr, src_step, src.tokens)}, dst=(dst, dst_step),
+                                    fields={"op": op, "first": first, "width": width, "lanes": lanes}))
+
+    def copy(self, core: int, src: Placed, dst: int, count: int, src_step: int = 1, dst_step: int = 1) -> SSAValue:
+        return self.add(MemCopyOp(core, count, {"src": (src.addr, src_step, src.tokens)}, dst=(dst, dst_step)))
+
+    def moves(self, core: int, groups: Sequence[MoveGroup], src: Placed, dst: int) -> Placed:
+        """Lane moves in merge order: order k names every order k-1 move as the previous writer."""
+        by_order: dict[int, list[MoveGroup]] = {}
+        for group in groups:
+            by_order.setdefault(group.order, []).append(group)
+        previous: Tokens = ()
+        for order in sorted(by_order):
+            written = []
+            merge_tokens = self.producers(core, previous)
+            for g in by_order[order]:
+                slots = {"src": (src.addr + g.run.src, g.run.src_step, src.tokens)}
+                if order:
+                    slots["merge"] = (dst + g.run.dst, g.run.dst_step, merge_tokens)
+                written.append(self.add(SxmMoveOp(
+                    core, g.run.count, slots, dst=(dst + g.run.dst, g.run.dst_step),
+                    fields={"src_lane": g.src_lane, "dst_lane": g.dst_lane, "width": g.width})))
+            previous = (*previous, *written)
+        return self.placed(core, dst, previous)
+

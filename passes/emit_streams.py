@@ -1,0 +1,150 @@
+"""`emit-streams`: split a scheduled `chip.program` into one `chip.stream` per chip,
+the only thing the runtime executes, and write them out as a program directory.
+
+Each chip's ops are sorted by issue cycle: preloads and inputs first, a join
+right after its last part, outputs last. Every `net.transfer` becomes, per hop,
+a `chip.send` on the sending chip and a `chip.recv` on the receiving one; the
+next hop's send names that recv, and uses of the transfer name the last recv.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+
+from xdsl.context import Context
+from xdsl.dialects.builtin import ModuleOp, StringAttr
+from xdsl.ir import Block, Operation, Region, SSAValue
+from xdsl.passes import ModulePass
+from xdsl.printer import Printer
+from xdsl.utils.exceptions import DiagnosticException
+
+from compiler.system import System, load_system
+from dialects.chip import (
+    ChipInstruction,
+    InputOp,
+    JoinOp,
+    OutputOp,
+    PreloadOp,
+    ProgramOp,
+    RecvOp,
+    SendOp,
+    StreamOp,
+    i64_attr,
+    int_of,
+)
+from dialects.net import TransferOp
+from passes.timing import repeat_of, route_hops
+
+# Stream order: (group, cycle, depth below a join, program position, hop part).
+_Key = tuple[int, int, int, int, int]
+_HOST_IN, _CLOCKED, _HOST_OUT = 0, 1, 2
+
+
+def _placed(op: ChipInstruction, unit: str, cycle: int) -> ChipInstruction:
+    op.properties["unit"] = StringAttr(unit)
+    op.properties["cycle"] = i64_attr(cycle)
+    return op
+
+
+def _hop_ops(op: TransferOp, system: System) -> list[tuple[int, ChipInstruction, int]]:
+    """(chip, op, cycle) of the send and recv of every hop, in order."""
+    if op.hops is None:
+        raise DiagnosticException(f"net.transfer from chip {op.src_core.value.data} has no hops: run schedule first")
+    count, stride = repeat_of(op)
+    # What each hop reads from: the transfer's source, then the via buffer of every intermediate chip.
+    buffers = [op.src_addr.value.data, *op.via.get_values(), op.dst_addr.value.data]
+    tokens: Sequence[SSAValue] = op.src
+    out = []
+    for h, (hop, start) in enumerate(zip(route_hops(op, system), op.hops.get_values())):
+        a, b, port = hop.link.src, hop.link.dst, hop.link.port
+        send = SendOp(a, count, {"src": (buffers[h], 1, tokens)}, stride=stride, fields={"to": b, "port": port})
+        recv = RecvOp(b, count, {}, dst=(buffers[h + 1], 1), stride=stride, fields={"from": a, "port": port})
+        # A recv's cycle is when its first vector lands.
+        out.append((a, _placed(send, f"c2c_to{b}_p{port}", start), start))
+        out.append((b, _placed(recv, f"c2c_from{a}_p{port}", start + hop.transit), start + hop.transit))
+        tokens = [recv.result]
+    return out
+
+
+def split_program(program: ProgramOp) -> list[StreamOp]:
+    """One chip.stream per chip that has ops, in chip order; empties `program`."""
+    system = load_system(program.system.data)
+    keyed: defaultdict[int, list[tuple[_Key, Operation]]] = defaultdict(list)
+    keys: dict[SSAValue, _Key] = {}
+    for seq, op in enumerate(list(program.body.ops)):
+        if isinstance(op, TransferOp):
+            parts = _hop_ops(op, system)
+            for part, (chip, hop_op, cycle) in enumerate(parts):
+                keys[hop_op.result] = (_CLOCKED, cycle, 0, seq, part)
+                keyed[chip].append((keys[hop_op.result], hop_op))
+            op.result.replace_all_uses_with(parts[-1][1].result)
+            op.detach()
+            op.erase()
+            continue
+        if isinstance(op, PreloadOp | InputOp):
+            key = (_HOST_IN, 0, 0, seq, 0)
+        elif isinstance(op, OutputOp):
+            key = (_HOST_OUT, 0, 0, seq, 0)
+        elif isinstance(op, JoinOp):
+            group, cycle, depth, _, _ = max(keys[part] for part in op.parts)
+            key = (group, cycle, depth + 1, seq, 0)
+        elif isinstance(op, ChipInstruction) and (cycle := int_of(op.cycle)) is not None:
+            key = (_CLOCKED, cycle, 0, seq, 0)
+        else:
+            raise DiagnosticException(f"{op.name} on chip {op.properties.get('core')} is not scheduled")
+        if op.results:
+            keys[op.results[0]] = key
+        op.detach()
+        keyed[op.properties["core"].value.data].append((key, op))  # type: ignore[union-attr]
+    streams = []
+    for chip in sorted(keyed):
+        ops = [op for _, op in sorted(keyed[chip], key=lambda item: item[0])]
+        _check_local(chip, ops)
+        stream = StreamOp.create(
+            properties={"core": i64_attr(chip), "system": program.system},
+            attributes=dict(program.attributes),
+            regions=[Region(Block(ops))],
+        )
+        streams.append(stream)
+    return streams
+
+
+def _check_local(chip: int, ops: Sequence[Operation]) -> None:
+    """A stream can only name tokens of its own chip: cross-chip data must travel by transfer."""
+    mine = {result for op in ops for result in op.results}
+    for op in ops:
+        for operand in op.operands:
+            if operand not in mine:
+                raise DiagnosticException(
+                    f"{op.name} on chip {chip} names a token produced on another chip; "
+                    "data crosses chips only through net.transfer"
+                )
+
+
+def write_streams(module: ModuleOp, directory: Path, system: System) -> list[Path]:
+    """Write DIR/chip<K>.mlir (a module holding chip K's stream) and DIR/system.toml; returns the paths."""
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for stream in module.ops:
+        if isinstance(stream, StreamOp):
+            path = directory / f"chip{stream.core.value.data}.mlir"
+            with path.open("w") as out:
+                Printer(stream=out).print_op(ModuleOp([stream.clone()]))
+                out.write("\n")
+            paths.append(path)
+    toml = directory / "system.toml"
+    toml.write_text(system.to_toml())
+    return [*paths, toml]
+
+
+class EmitStreamsPass(ModulePass):
+    name = "emit-streams"
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        for program in list(op.ops):
+            if isinstance(program, ProgramOp):
+                for stream in split_program(program):
+                    op.body.block.insert_op_before(stream, program)
+                op.body.block.erase_op(program)

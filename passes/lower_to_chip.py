@@ -1,0 +1,367 @@
+"""`lower-to-chip`: kernel-free lowering of placed tensor ops to `chip` instructions.
+
+Every tensor op is decomposed by a generic rule into repeat-form vector
+instructions (no per-op kernel): matmuls into MXM weight tiles [lanes x lanes]
+streamed by activation vectors with accumulation over K chunks; elementwise ops
+into VXM runs with lane masks; softmax into SXM lane reductions and VXM chains;
+reshapes into SXM lane moves; transposes into row copies and SXM block
+transposes. Each chip of an op's group gets the same instructions (SPMD) at the
+same addresses. Collectives stay `part` ops, now on one token per chip, for
+`lower-collectives`. The function becomes one `chip.program`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from math import prod
+from typing import ClassVar
+
+import numpy as np
+from xdsl.context import Context
+from xdsl.dialects.builtin import (
+    BytesAttr,
+    DenseIntOrFPElementsAttr,
+    IntegerAttr,
+    ModuleOp,
+    StringAttr,
+    TensorType,
+    f32,
+)
+from xdsl.dialects.func import FuncOp, ReturnOp
+from xdsl.ir import Block, Operation, Region, SSAValue
+from xdsl.passes import ModulePass
+
+from compiler.errors import LockstepError
+from compiler.layout import (
+    Layout,
+    broadcast_rows,
+    permuted_rows,
+    plan_moves,
+    reshape_targets,
+    runs,
+    to_vectors,
+)
+from compiler.system import System, load_system
+from dialects import tops
+from dialects.chip import InputOp, MxmLoadOp, MxmMatmulOp, OutputOp, PreloadOp, ProgramOp, SxmTransposeOp, TokenType
+from dialects.part import ADDR, SYSTEM, AllGatherOp, AllReduceOp, CollectiveOp, SplitOp, TransferOp, chips_of
+from passes.chip_builder import ChipBuilder, Placed, SramTop
+from passes.partition import main_function
+from passes.place import address_of, is_slice_source, keeps_layout, value_chips
+
+SRC_ADDR = "part.src_addr"
+"""On a lowered collective: the SRAM address of its operand (the same on every chip)."""
+
+UNARY = {tops.ReluOp: "relu", tops.SigmoidOp: "sigmoid", tops.TanhOp: "tanh", tops.ExpOp: "exp"}
+BINARY = {tops.AddOp: "add", tops.SubOp: "sub", tops.MulOp: "mul", tops.DivOp: "div"}
+
+
+def shape(value: SSAValue) -> tuple[int, ...]:
+    return tuple(value.type.get_shape())  # type: ignore[union-attr]
+
+
+def tensor_name(attrs, index: int, default: str) -> str:
+    if attrs is None:
+        return default
+    name = attrs.data[index].data.get("tops.name")
+    return name.data if isinstance(name, StringAttr) else default
+
+
+def dense_vectors(array: np.ndarray, lanes: int) -> DenseIntOrFPElementsAttr:
+    image = to_vectors(array, lanes)
+    return DenseIntOrFPElementsAttr(TensorType(f32, list(image.shape)), BytesAttr(image.astype("<f4").tobytes()))
+
+
+def transpose_steps(perm: Sequence[int]) -> list[tuple[int, ...] | None]:
+    """Any permutation as (rows permutation keeping the last axis) . (swap of the last two) . (rows).
+
+    A tuple is a permutation that keeps the last axis (a copy of whole rows); None is the swap.
+    """
+    n = len(perm)
+    if perm[-1] == n - 1:
+        return [tuple(perm)]
+    t = perm[-1]
+    first = tuple([a for a in range(n) if a not in (t, n - 1)] + [t, n - 1])
+    after_swap = first[:-2] + (n - 1, t)
+    last = tuple(after_swap.index(p) for p in perm)
+    identity = tuple(range(n))
+    return [p for p in (first, None, last) if p != identity]
+
+
+def transpose_shapes(dims: tuple[int, ...], steps: Sequence[tuple[int, ...] | None]) -> list[tuple[int, ...]]:
+    """The shape after each step of transpose_steps."""
+    out = []
+    for step in steps:
+        dims = (*dims[:-2], dims[-1], dims[-2]) if step is None else tuple(dims[p] for p in step)
+        out.append(dims)
+    return out
+
+
+@dataclass
+class Lowering:
+    system: System
+    func: FuncOp
+    builder: ChipBuilder
+    env: dict[tuple[SSAValue, int], Placed]
+    RULES: ClassVar[dict[type[Operation], Callable[..., Placed]]] = {}
+
+    @property
+    def lanes(self) -> int:
+        return self.system.lanes
+
+    def layout(self, value_or_shape: SSAValue | tuple[int, ...]) -> Layout:
+        dims = value_or_shape if isinstance(value_or_shape, tuple) else shape(value_or_shape)
+        return Layout(dims, self.lanes)
+
+    def at(self, value: SSAValue, core: int) -> Placed:
+        try:
+            return self.env[(value, core)]
+        except KeyError:
+            raise LockstepError(f"internal: {value} is not available on chip {core}") from None
+
+    def scratch(self, chips: Sequence[int], vectors: int) -> int:
+        return self.builder.sram.allocate(chips, vectors)
+
+    # ------------------------------------------------------------ sources
+    def inputs(self) -> None:
+        for arg in self.func.args:
+            name = tensor_name(self.func.arg_attrs, arg.index, f"input{arg.index}")
+            addr = address_of(arg, self.func)
+            for core in value_chips(arg):
+                token = self.builder.add(InputOp(name, core, addr, arg.type))  # type: ignore[arg-type]
+                self.env[(arg, core)] = Placed(addr, (token,))
+
+    def preload(self, value: SSAValue, cores: Sequence[int], slices: Sequence[np.ndarray]) -> None:
+        addr = value.owner.attributes[ADDR].value.data  # type: ignore[union-attr]
+        for core, data in zip(cores, slices):
+            token = self.builder.add(PreloadOp(core, addr, dense_vectors(data, self.lanes)))
+            self.env[(value, core)] = Placed(addr, (token,))
+
+    def constant(self, op: tops.ConstantOp) -> None:
+        if not is_slice_source(op):
+            cores = chips_of(op)
+            self.preload(op.result, cores, [op.array()] * len(cores))
+
+    def split(self, op: SplitOp) -> None:
+        if not isinstance(op.input.owner, tops.ConstantOp):
+            raise LockstepError(f"part.split of a computed value is not supported (at {op.location})")
+        cores = op.chips.get_values()
+        pieces = np.split(op.input.owner.array(), len(cores), axis=op.axis.value.data)
+        self.preload(op.result, cores, pieces)
+
+    # ------------------------------------------------------------ compute
+    def lower(self, op: Operation) -> None:
+        if isinstance(op, tops.ConstantOp):
+            return self.constant(op)
+        if isinstance(op, SplitOp):
+            return self.split(op)
+        if isinstance(op, CollectiveOp):
+            return self.collective(op)
+        if isinstance(op, ReturnOp):
+            return self.outputs(op)
+        rule = self.RULES.get(type(op))
+        if rule is None:
+            raise LockstepError(f"'{op.name}' at {op.location} has no chip lowering; run normalise first")
+        cores = chips_of(op)
+        scratch = self.scratch_for(op, cores)
+        for core in cores:
+            placed = rule(self, op, core, scratch)
+            self.env[(op.results[0], core)] = placed
+
+    def scratch_for(self, op: Operation, cores: Sequence[int]) -> int:
+        """Temporaries one op needs on each chip (allocated once: SPMD chips share them)."""
+        if isinstance(op, tops.SoftmaxOp):
+            lay = self.layout(op.input)
+            return self.scratch(cores, 3 * lay.vectors + 2 * lay.rows)
+        if isinstance(op, tops.TransposeOp):
+            between = transpose_shapes(shape(op.input), transpose_steps(op.permutation()))[:-1]
+            return self.scratch(cores, sum(self.layout(dims).vectors for dims in between))
+        return 0
+
+    def out_addr(self, op: Operation) -> int:
+        return op.attributes[ADDR].value.data  # type: ignore[union-attr]
+
+    def unary(self, op: Operation, core: int, _: int) -> Placed:
+        src = self.at(op.operands[0], core)
+        return self.builder.vxm(core, UNARY[type(op)], self.layout(op.results[0]), self.out_addr(op), [src])
+
+    def binary(self, op: Operation, core: int, _: int) -> Placed:
+        srcs = [self.at(v, core) for v in op.operands]
+        return self.builder.vxm(core, BINARY[type(op)], self.layout(op.results[0]), self.out_addr(op), srcs)
+
+    def matmul(self, op: tops.MatmulOp, core: int, _: int) -> Placed:
+        a, w = self.at(op.lhs, core), self.at(op.rhs, core)
+        la, lw = self.layout(op.lhs), self.layout(op.rhs)
+        out, lanes = self.out_addr(op), self.lanes
+        chains = []
+        for nn in range(lw.vpr):
+            previous: SSAValue | None = None
+            for kk in range(la.vpr):
+                rows = min(lanes, la.width - kk * lanes)
+                tile = self.builder.add(MxmLoadOp(core, rows, {"src": (w.addr + kk * lanes * lw.vpr + nn, lw.vpr, w.tokens)}))
+                slots = {"src": (a.addr + kk, la.vpr, a.tokens)}
+                if previous is not None:
+                    slots["acc"] = (out + nn, lw.vpr, (previous,))
+                previous = self.builder.add(
+                    MxmMatmulOp(core, la.rows, slots, dst=(out + nn, lw.vpr), operands={"weights": [tile]})
+                )
+            chains.append(previous)
+        return self.builder.placed(core, out, chains)
+
+    def softmax(self, op: tops.SoftmaxOp, core: int, scratch: int) -> Placed:
+        x, lay, b = self.at(op.input, core), self.layout(op.input), self.builder
+        max_parts, sum_parts, exps = scratch, scratch + lay.vectors, scratch + 2 * lay.vectors
+        row_max, row_sum = scratch + 3 * lay.vectors, scratch + 3 * lay.vectors + lay.rows
+        peak = self.row_reduce(core, "max", x, lay, max_parts, row_max)
+        shifted = b.rowwise(core, "sub", lay, exps, x, peak)
+        exp = b.vxm(core, "exp", lay, exps, [shifted])
+        total = self.row_reduce(core, "sum", exp, lay, sum_parts, row_sum)
+        return b.rowwise(core, "div", lay, self.out_addr(op), exp, total)
+
+    def row_reduce(self, core: int, op: str, x: Placed, lay: Layout, parts: int, dst: int) -> Placed:
+        """One vector per row whose every lane holds the row's reduction (max or sum)."""
+        b, combine = self.builder, {"max": "max", "sum": "add"}[op]
+        pieces = [
+            b.reduce(core, op, Placed(x.addr + j, x.tokens), lay.vpr, lay.rows, 0, lay.chunk_lanes(j),
+                     parts + j, lay.vpr, self.lanes)
+            for j in range(lay.vpr)
+        ]
+        if lay.vpr == 1:
+            return Placed(parts, (pieces[0],))
+        acc = b.row_vxm(core, combine, lay.rows, dst, [Placed(parts, (pieces[0],)), Placed(parts + 1, (pieces[1],))],
+                        [lay.vpr, lay.vpr])
+        for j in range(2, lay.vpr):
+            acc = b.row_vxm(core, combine, lay.rows, dst, [Placed(dst, (acc,)), Placed(parts + j, (pieces[j],))],
+                            [1, lay.vpr])
+        return Placed(dst, (acc,))
+
+    def reshape(self, op: tops.ReshapeOp, core: int, _: int) -> Placed:
+        src = self.at(op.input, core)
+        if keeps_layout(op):
+            return src
+        ls, ld = self.layout(op.input), self.layout(op.result)
+        return self.builder.moves(core, plan_moves(ls, ld, *reshape_targets(ls, ld)), src, self.out_addr(op))
+
+    def transpose(self, op: tops.TransposeOp, core: int, scratch: int) -> Placed:
+        current, dims = self.at(op.input, core), shape(op.input)
+        steps = transpose_steps(op.permutation())
+        sizes = [self.layout(d).vectors for d in transpose_shapes(dims, steps)[:-1]]
+        buffers = [scratch + sum(sizes[:i]) for i in range(len(sizes))]
+        for step, dst in zip(steps, [*buffers, self.out_addr(op)]):
+            if step is None:
+                current, dims = self.swap_last(core, current, dims, dst)
+            else:
+                rows = permuted_rows(dims, step)
+                dims = tuple(dims[p] for p in step)
+                current = self.copy_rows(core, current, self.layout(dims), rows, dst)
+        return current
+
+    def copy_rows(self, core: int, src: Placed, lay: Layout, src_rows: np.ndarray, dst: int) -> Placed:
+        """Destination row r of `lay` = source row src_rows[r] (same row width)."""
+        vpr, out = lay.vpr, []
+        for run in runs(np.arange(len(src_rows)), src_rows):
+            if run.src_step == run.dst_step == 1:
+                out.append(self.builder.copy(core, Placed(src.addr + run.src * vpr, src.tokens), dst + run.dst * vpr,
+                                             run.count * vpr))
+                continue
+            for j in range(vpr):
+                out.append(self.builder.copy(core, Placed(src.addr + run.src * vpr + j, src.tokens),
+                                             dst + run.dst * vpr + j, run.count, run.src_step * vpr,
+                                             run.dst_step * vpr))
+        return self.builder.placed(core, dst, out)
+
+    def swap_last(self, core: int, src: Placed, dims: tuple[int, ...], dst: int) -> tuple[Placed, tuple[int, ...]]:
+        """Batched 2-D transposes of the last two axes in [lanes x lanes] SXM blocks."""
+        *lead, p, q = dims
+        lanes, vq, vp = self.lanes, self.layout((p, q)).vpr, self.layout((q, p)).vpr
+        out = []
+        for batch in range(prod(lead)):
+            for pi in range(vp):
+                for qi in range(vq):
+                    slots = {"src": (src.addr + (batch * p + pi * lanes) * vq + qi, vq, src.tokens)}
+                    out.append(self.builder.add(SxmTransposeOp(
+                        core, min(lanes, p - pi * lanes), slots, dst=(dst + (batch * q + qi * lanes) * vp + pi, vp),
+                        fields={"width": min(lanes, q - qi * lanes)})))
+        return self.builder.placed(core, dst, out), (*lead, q, p)
+
+    def broadcast(self, op: tops.BroadcastOp, core: int, _: int) -> Placed:
+        src, s, d = self.at(op.input, core), shape(op.input) or (1,), shape(op.result)
+        rows = broadcast_rows(s, d)
+        lay = self.layout(op.result)
+        if s[-1] == d[-1]:
+            return self.copy_rows(core, src, lay, rows, self.out_addr(op))
+        out, dst = [], self.out_addr(op)
+        for run in runs(np.arange(len(rows)), rows):
+            for j in range(lay.vpr):
+                out.append(self.builder.reduce(core, "sum", Placed(src.addr + run.src, src.tokens), run.src_step,
+                                               run.count, 0, 1, dst + run.dst * lay.vpr + j,
+                                               run.dst_step * lay.vpr, lay.chunk_lanes(j)))
+        return self.builder.placed(core, dst, out)
+
+
+    # ------------------------------------------------------------ edges
+    def collective(self, op: CollectiveOp) -> None:
+        """Re-issue the collective on one token per chip; `lower-collectives` routes it."""
+        group = op.group()
+        srcs = [self.at(op.inputs[0], c) for c in group]
+        local = op.inputs[0].type
+        outs = list(op.to.get_values()) if isinstance(op, TransferOp) else list(group)
+        tokens = [s.tokens[0] for s in srcs]
+        results = [TokenType()] * len(outs)
+        if isinstance(op, AllReduceOp):
+            new: CollectiveOp = AllReduceOp(tokens, group, results, local)
+        elif isinstance(op, AllGatherOp):
+            new = AllGatherOp(tokens, op.axis.value.data, group, results, local)
+        else:
+            new = TransferOp(tokens, group, outs, results, local)
+        addr = self.out_addr(op)
+        new.attributes[ADDR] = IntegerAttr(addr, 64)
+        new.attributes[SRC_ADDR] = IntegerAttr(srcs[0].addr, 64)
+        new.location = op.location
+        self.builder.add(new)
+        for core, token in zip(outs, new.results):
+            self.env[(op.outputs[0], core)] = Placed(addr, (token,))
+
+    def outputs(self, op: ReturnOp) -> None:
+        for index, value in enumerate(op.operands):
+            name = tensor_name(self.func.res_attrs, index, f"output{index}")
+            core = min(c for (v, c) in self.env if v is value)
+            placed = self.at(value, core)
+            self.builder.block.add_op(OutputOp(name, core, placed.addr, value.type, placed.tokens))  # type: ignore[arg-type]
+
+
+Lowering.RULES = {
+    **{cls: Lowering.unary for cls in UNARY},
+    **{cls: Lowering.binary for cls in BINARY},
+    tops.MatmulOp: Lowering.matmul,
+    tops.SoftmaxOp: Lowering.softmax,
+    tops.ReshapeOp: Lowering.reshape,
+    tops.TransposeOp: Lowering.transpose,
+    tops.BroadcastOp: Lowering.broadcast,
+}
+
+
+def lower_to_chip(module: ModuleOp) -> None:
+    system = load_system(module.attributes[SYSTEM].data)  # type: ignore[union-attr]
+    func = main_function(module)
+    block = Block()
+    sram = SramTop(module, system)
+    lowering = Lowering(system, func, ChipBuilder(system, block, sram), {})
+    lowering.inputs()
+    for op in func.body.block.ops:
+        lowering.lower(op)
+    sram.check()
+    sram.store(module)
+    program = ProgramOp.create(properties={"system": StringAttr(system.spec)}, regions=[Region(block)])
+    func.detach()
+    func.erase(safe_erase=False)
+    module.body.block.add_op(program)
+
+
+@dataclass(frozen=True)
+class LowerToChipPass(ModulePass):
+    name = "lower-to-chip"
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        lower_to_chip(op)

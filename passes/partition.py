@@ -1,0 +1,226 @@
+"""`partition`: decide which chips run every op and how tensors are sharded.
+
+Strategies (option `strategy`):
+- `replicated`: every chip runs the whole model (the output is read from chip 0).
+- `tensor`: Megatron-style tensor parallelism over all chips: a matmul on a
+  replicated input splits its weight by columns (output sharded on the last
+  axis), the next matmul splits its weight by rows and an all-reduce sums the
+  partial products. Elementwise ops follow their operands' sharding; anything
+  else needs whole tensors and gets an all-gather first. A matmul whose columns
+  do not divide evenly stays replicated.
+- `pipeline`: ops in program order are cut into `chips` stages of about equal
+  matmul work; values crossing a cut are sent with `part.transfer`.
+Types become the local (per-chip) shapes; the module records the system spec.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from math import prod
+
+from xdsl.context import Context
+from xdsl.dialects.builtin import ModuleOp, StringAttr, TensorType
+from xdsl.dialects.func import FuncOp, ReturnOp
+from xdsl.ir import Operation, SSAValue
+from xdsl.passes import ModulePass
+from xdsl.rewriter import InsertPoint, Rewriter
+
+from compiler.errors import LockstepError
+from compiler.system import load_system
+from dialects import tops
+from dialects.part import CHIPS, SYSTEM, AllGatherOp, AllReduceOp, SplitOp, TransferOp, chips_attr
+
+STRATEGIES = ("replicated", "tensor", "pipeline")
+REPLICATED = None  # layout of a whole tensor on every chip; an int is the sharded axis
+
+
+def main_function(module: ModuleOp) -> FuncOp:
+    for op in module.ops:
+        if isinstance(op, FuncOp):
+            return op
+    raise LockstepError("the module has no func.func to compile")
+
+
+def local_type(value: SSAValue, axis: int, parts: int) -> TensorType:
+    shape = list(value.type.get_shape())  # type: ignore[union-attr]
+    shape[axis] //= parts
+    return TensorType(value.type.get_element_type(), shape)  # type: ignore[union-attr]
+
+
+def retype(value: SSAValue, type: TensorType) -> SSAValue:
+    """The value with its local type (its uses follow)."""
+    return value if value.type == type else Rewriter.replace_value_with_new_type(value, type)
+
+
+def matmul_flops(op: Operation) -> int:
+    if isinstance(op, tops.MatmulOp):
+        return 2 * prod(op.result.type.get_shape()) * op.lhs.type.get_shape()[-1]
+    return prod(op.results[0].type.get_shape()) if op.results else 0
+
+
+@dataclass
+class TensorParallel:
+    """Walks the function once, tracking each value's sharding (None = replicated)."""
+
+    chips: tuple[int, ...]
+    sharding: dict[SSAValue, int | None] = field(default_factory=dict)
+    gathered: dict[SSAValue, SSAValue] = field(default_factory=dict)
+
+    @property
+    def parts(self) -> int:
+        return len(self.chips)
+
+    def layout(self, value: SSAValue) -> int | None:
+        return self.sharding.get(value, REPLICATED)
+
+    def insert(self, op: Operation, before: Operation) -> Operation:
+        op.attributes[CHIPS] = chips_attr(self.chips)
+        op.location = before.location
+        Rewriter.insert_op(op, InsertPoint.before(before))
+        return op
+
+    def gather(self, value: SSAValue, user: Operation) -> SSAValue:
+        axis = self.layout(value)
+        if axis is REPLICATED:
+            return value
+        if value in self.gathered:
+            return self.gathered[value]
+        shape = list(value.type.get_shape())  # type: ignore[union-attr]
+        shape[axis] *= self.parts
+        whole = TensorType(value.type.get_element_type(), shape)  # type: ignore[union-attr]
+        gathered = self.insert(AllGatherOp([value], axis, self.chips, [whole]), user).results[0]
+        self.gathered[value] = gathered
+        return gathered
+
+    def split_constant(self, value: SSAValue, axis: int, user: Operation) -> SSAValue:
+        split = self.insert(SplitOp(value, axis, self.chips, local_type(value, axis, self.parts)), user)
+        return split.result
+
+    def replicate_operands(self, op: Operation) -> None:
+        for i, operand in enumerate(op.operands):
+            op.operands[i] = self.gather(operand, op)
+
+    def visit(self, op: Operation) -> None:
+        if isinstance(op, tops.ConstantOp):
+            return
+        if isinstance(op, tops.MatmulOp):
+            self.matmul(op)
+        elif isinstance(op, (tops.AddOp, tops.SubOp, tops.MulOp, tops.DivOp)):
+            self.elementwise(op)
+        elif isinstance(op, (tops.ReluOp, tops.SigmoidOp, tops.TanhOp, tops.ExpOp)):
+            self.sharding[retype(op.result, op.input.type)] = self.layout(op.input)
+        else:
+            self.replicate_operands(op)
+        op.attributes[CHIPS] = chips_attr(self.chips)
+
+    def matmul(self, op: tops.MatmulOp) -> None:
+        a, b = op.lhs, op.rhs
+        rank = len(a.type.get_shape())
+        weight = isinstance(b.owner, tops.ConstantOp)
+        n = b.type.get_shape()[-1]
+        if weight and self.layout(a) == rank - 1:
+            op.operands[1] = self.split_constant(b, 0, op)
+            partial_type = op.result.type
+            op.attributes[CHIPS] = chips_attr(self.chips)
+            reduced = AllReduceOp([op.result], self.chips, [partial_type])
+            Rewriter.insert_op(reduced, InsertPoint.after(op))
+            reduced.attributes[CHIPS] = chips_attr(self.chips)
+            reduced.location = op.location
+            op.result.replace_uses_with_if(reduced.results[0], lambda use: use.operation is not reduced)
+            return
+        self.replicate_operands(op)
+        if weight and self.layout(a) is REPLICATED and n % self.parts == 0 and n >= self.parts:
+            op.operands[1] = self.split_constant(b, 1, op)
+            self.sharding[retype(op.result, local_type(op.result, rank - 1, self.parts))] = rank - 1
+
+    def elementwise(self, op: Operation) -> None:
+        lhs, rhs = op.operands
+        axes = {self.layout(v) for v in (lhs, rhs) if not isinstance(v.owner, tops.ConstantOp)}
+        axis = axes.pop() if len(axes) == 1 else REPLICATED
+        if axis is REPLICATED:
+            self.replicate_operands(op)
+            return
+        for i, operand in enumerate(op.operands):
+            if isinstance(operand.owner, tops.ConstantOp):
+                op.operands[i] = self.split_constant(operand, axis, op)
+        self.sharding[retype(op.results[0], op.operands[0].type)] = axis
+
+
+def tensor_parallel(func: FuncOp, chips: tuple[int, ...]) -> None:
+    walker = TensorParallel(chips)
+    for op in list(func.body.block.ops):
+        if isinstance(op, ReturnOp):
+            walker.replicate_operands(op)
+        elif not isinstance(op, (AllReduceOp, AllGatherOp, SplitOp)):
+            walker.visit(op)
+
+
+def pipeline_stages(func: FuncOp, chips: tuple[int, ...]) -> None:
+    ops = [op for op in func.body.block.ops if not isinstance(op, (ReturnOp, tops.ConstantOp))]
+    work = [matmul_flops(op) for op in ops]
+    total, done = sum(work) or 1, 0
+    stage_of: dict[SSAValue, int] = {}
+    for op, w in zip(ops, work):
+        stage = min(len(chips) - 1, done * len(chips) // total)
+        done += w
+        op.attributes[CHIPS] = chips_attr([chips[stage]])
+        for i, operand in enumerate(op.operands):
+            op.operands[i] = move_to(operand, stage_of, stage, chips, op)
+        for result in op.results:
+            stage_of[result] = stage
+    ret = func.body.block.last_op
+    assert isinstance(ret, ReturnOp)
+    for i, operand in enumerate(ret.operands):
+        ret.operands[i] = move_to(operand, stage_of, len(chips) - 1, chips, ret)
+
+
+def move_to(value: SSAValue, stage_of: dict[SSAValue, int], stage: int, chips: tuple[int, ...],
+            user: Operation) -> SSAValue:
+    """The value as seen on `stage`: constants and inputs are loaded there, others sent."""
+    origin = stage_of.get(value)
+    if origin is None or origin == stage:
+        return value
+    sent = TransferOp([value], [chips[origin]], [chips[stage]], [value.type])
+    sent.attributes[CHIPS] = chips_attr([chips[stage]])
+    sent.location = user.location
+    Rewriter.insert_op(sent, InsertPoint.before(user))
+    stage_of[sent.results[0]] = stage
+    return sent.results[0]
+
+
+def assign_constant_chips(func: FuncOp) -> None:
+    """A constant lives on every chip that reads it directly (splits slice it per chip)."""
+    for op in func.body.block.ops:
+        if isinstance(op, tops.ConstantOp):
+            users = {c for use in op.result.uses for c in use.operation.attributes[CHIPS].get_values()
+                     if not isinstance(use.operation, ReturnOp)} if op.result.uses else set()
+            op.attributes[CHIPS] = chips_attr(sorted(users) or [0])
+
+
+@dataclass(frozen=True)
+class PartitionPass(ModulePass):
+    name = "partition"
+
+    chips: int = 1
+    strategy: str = "replicated"
+    system: str = ""
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        if self.strategy not in STRATEGIES:
+            raise LockstepError(f"unknown partition strategy '{self.strategy}'; choose one of {', '.join(STRATEGIES)}")
+        spec = self.system or ("single" if self.chips == 1 else f"fc:{self.chips}")
+        system = load_system(spec)
+        if self.chips > system.chips:
+            raise LockstepError(f"cannot partition over {self.chips} chips: system '{spec}' has {system.chips}")
+        chips = tuple(range(self.chips))
+        func = main_function(op)
+        if self.strategy == "tensor":
+            tensor_parallel(func, chips)
+        elif self.strategy == "pipeline":
+            pipeline_stages(func, chips)
+        else:
+            for inner in func.body.block.ops:
+                if not isinstance(inner, ReturnOp):
+                    inner.attributes[CHIPS] = chips_attr(chips)
+        assign_constant_chips(func)
+        op.attributes[SYSTEM] = StringAttr(system.spec)

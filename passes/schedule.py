@@ -1,0 +1,286 @@
+"""`schedule`: give every instruction of a `chip.program` a unit instance and an
+issue cycle, and every `net.transfer` the cycle of each hop.
+
+Greedy list scheduling in SSA order (a topological order): each op starts as
+early as its producers, the units of its chip and the links of its route allow.
+Units and directed links each keep a `Calendar` of busy cycles, so a unit never
+issues twice in a cycle and no two vectors share a link slot by construction.
+The program is annotated with the predicted cycle count, the lower bounds it is
+measured against and the resulting efficiency (see ../shared/DESIGN.md,
+"Scheduling, and how good is good").
+
+`Calendar`, `list_schedule` and the placers are plain Python/numpy so that a
+network scheduler can reuse them without IR.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+from xdsl.context import Context
+from xdsl.dialects.builtin import DictionaryAttr, FloatAttr, ModuleOp, StringAttr, f64
+from xdsl.ir import Operation, SSAValue
+from xdsl.passes import ModulePass
+
+from compiler.errors import LockstepError
+from compiler.system import Link, System, load_system
+from dialects.chip import (
+    ChipInstruction,
+    InputOp,
+    JoinOp,
+    MxmLoadOp,
+    MxmMatmulOp,
+    OutputOp,
+    PreloadOp,
+    ProgramOp,
+    i64_attr,
+)
+from dialects.net import TransferOp, int_array
+from passes.timing import Hop, last_issue, ready_cycle, repeat_of, route_hops, transfer_ready
+
+# -- calendars ----------------------------------------------------------------
+
+
+def _pattern(count: int, stride: int, width: int) -> tuple[np.ndarray, int]:
+    """Offsets and width of the intervals a repeat form occupies; back-to-back
+    iterations collapse into one interval so long runs cost O(1)."""
+    if stride < width:
+        raise LockstepError(f"a repeat form with stride {stride} overlaps itself (each iteration holds {width} cycles)")
+    if count == 1 or stride == width:
+        return np.zeros(1, dtype=np.int64), (count - 1) * stride + width
+    return stride * np.arange(count, dtype=np.int64), width
+
+
+class Calendar:
+    """Busy cycles of one resource (a unit or a directed link) as sorted,
+    disjoint, half-open intervals [begins[k], ends[k])."""
+
+    def __init__(self) -> None:
+        self.begins = np.empty(0, dtype=np.int64)
+        self.ends = np.empty(0, dtype=np.int64)
+
+    def first_fit(self, earliest: int, count: int, stride: int, width: int = 1) -> int:
+        """The earliest start >= `earliest` at which all `count` intervals
+        [start + i*stride, start + i*stride + width) are free."""
+        offsets, width = _pattern(count, stride, width)
+        start = earliest
+        while self.ends.size and start < self.ends[-1]:
+            begins = start + offsets
+            # The only busy interval that can overlap a piece is the last one beginning before the piece ends.
+            idx = np.searchsorted(self.begins, begins + width, side="left") - 1
+            near = np.maximum(idx, 0)
+            hit = (idx >= 0) & (self.ends[near] > begins)
+            if not hit.any():
+                break
+            # Any start below this keeps some overlapping piece overlapping, so jumping is exact.
+            start = int((self.ends[near[hit]] - offsets[hit]).max())
+        return start
+
+    def reserve(self, start: int, count: int, stride: int, width: int = 1) -> None:
+        offsets, width = _pattern(count, stride, width)
+        begins = np.concatenate([self.begins, start + offsets])
+        ends = np.concatenate([self.ends, start + offsets + width])
+        if self.ends.size and start < self.ends[-1]:
+            order = np.argsort(begins, kind="stable")
+            begins, ends = begins[order], ends[order]
+        if np.any(begins[1:] < ends[:-1]):
+            raise LockstepError(f"calendar double booking at cycle {start}: reserve only what first_fit found free")
+        run_first = np.ones(begins.size, dtype=bool)
+        run_first[1:] = begins[1:] > ends[:-1]  # touching intervals merge
+        starts_at = np.flatnonzero(run_first)
+        self.begins = begins[starts_at]
+        self.ends = ends[np.append(starts_at[1:] - 1, begins.size - 1)]
+
+
+# -- placers: where and when an op goes, given when its producers have landed --------
+
+
+class Placer(Protocol):
+    def place_instruction(self, op: ChipInstruction, earliest: int) -> tuple[str, int]:
+        """(unit instance, issue cycle) of an instruction whose producers have all landed at `earliest`."""
+        ...
+
+    def place_transfer(self, op: TransferOp, hops: Sequence[Hop], earliest: int) -> list[int]:
+        """The cycle each hop starts."""
+        ...
+
+
+class Unlimited:
+    """Unlimited units and free links: what the critical-path bound assumes."""
+
+    def place_instruction(self, op: ChipInstruction, earliest: int) -> tuple[str, int]:
+        return op.unit.data, earliest
+
+    def place_transfer(self, op: TransferOp, hops: Sequence[Hop], earliest: int) -> list[int]:
+        starts = [earliest]
+        for hop in hops[:-1]:
+            starts.append(starts[-1] + hop.transit)
+        return starts
+
+
+@dataclass
+class Plane:
+    """An MXM plane's tile: matmuls naming it that are not placed yet, and the last cycle one issues.
+
+    A new tile may only start loading once every matmul of the current one has
+    issued, since the runtime pairs each matmul with the latest load on its plane."""
+
+    pending: int = 0
+    busy_until: int = -1
+
+
+def _matmul_users(load: MxmLoadOp) -> int:
+    return len({use.operation for use in load.result.uses if isinstance(use.operation, MxmMatmulOp)})
+
+
+@dataclass
+class Machine:
+    """Calendars of every unit and directed link, filled greedily: earliest start, lowest-numbered unit on ties."""
+
+    system: System
+    units: defaultdict[tuple[int, str], Calendar] = field(default_factory=lambda: defaultdict(Calendar))
+    links: defaultdict[Link, Calendar] = field(default_factory=lambda: defaultdict(Calendar))
+    planes: defaultdict[tuple[int, str], Plane] = field(default_factory=lambda: defaultdict(Plane))
+    tile_plane: dict[MxmLoadOp, str] = field(default_factory=dict)
+
+    def place_instruction(self, op: ChipInstruction, earliest: int) -> tuple[str, int]:
+        chip = op.core.value.data
+        count, stride = repeat_of(op)
+        if isinstance(op, MxmMatmulOp):
+            return self._place_matmul(op, chip, earliest)
+        candidates = self.system.unit_names(op.UNIT_KIND)
+        floors = [earliest] * len(candidates)
+        if isinstance(op, MxmLoadOp):
+            floors = [max(earliest, self.planes[chip, p].busy_until + 1) for p in candidates]
+            free = [i for i, p in enumerate(candidates) if not self.planes[chip, p].pending]
+            if not free:
+                raise LockstepError(
+                    f"chip {chip}: an mxm_load finds every MXM plane holding a tile whose matmuls come later "
+                    "in program order; emit a tile's matmuls before loading more tiles than there are planes"
+                )
+            candidates, floors = [candidates[i] for i in free], [floors[i] for i in free]
+        starts = [self.units[chip, u].first_fit(f, count, stride) for u, f in zip(candidates, floors)]
+        best = int(np.argmin(starts))
+        unit, start = candidates[best], starts[best]
+        self.units[chip, unit].reserve(start, count, stride)
+        if isinstance(op, MxmLoadOp):
+            self.tile_plane[op] = unit
+            self.planes[chip, unit] = Plane(_matmul_users(op), last_issue(start, count, stride))
+        return unit, start
+
+    def _place_matmul(self, op: MxmMatmulOp, chip: int, earliest: int) -> tuple[str, int]:
+        load = op.weights[0].owner
+        if not isinstance(load, MxmLoadOp) or load not in self.tile_plane:
+            raise LockstepError(f"chip {chip}: mxm_matmul weights must name an mxm_load placed before it")
+        unit = self.tile_plane[load]
+        count, stride = repeat_of(op)
+        calendar = self.units[chip, unit]
+        start = calendar.first_fit(earliest, count, stride)
+        calendar.reserve(start, count, stride)
+        plane = self.planes[chip, unit]
+        plane.pending -= 1
+        plane.busy_until = max(plane.busy_until, last_issue(start, count, stride))
+        return unit, start
+
+    def place_transfer(self, op: TransferOp, hops: Sequence[Hop], earliest: int) -> list[int]:
+        count, stride = repeat_of(op)
+        starts = []
+        for hop in hops:
+            # Store and forward: vector i leaves a chip once it has landed there.
+            calendar = self.links[hop.link]
+            start = calendar.first_fit(earliest, count, stride, hop.ser)
+            calendar.reserve(start, count, stride, hop.ser)
+            starts.append(start)
+            earliest = start + hop.transit
+        return starts
+
+
+# -- the list scheduler ----------------------------------------------------------
+
+
+@dataclass
+class Schedule:
+    units: dict[ChipInstruction, tuple[str, int]]
+    hops: dict[TransferOp, list[int]]
+    cycles: int
+
+
+def list_schedule(ops: Iterable[Operation], system: System, placer: Placer) -> Schedule:
+    """Place `ops` (in a topological order) one by one as early as `placer` allows.
+
+    Dependencies are whole-op and conservative: an op waits until every
+    producer it names (through joins) has fully landed, even if its first
+    iterations only read vectors that landed earlier."""
+    ready: dict[SSAValue, int] = {}
+    schedule = Schedule({}, {}, 0)
+    for op in ops:
+        earliest = max((ready[v] for v in op.operands), default=0)
+        if isinstance(op, PreloadOp | InputOp):
+            ready[op.result] = 0
+        elif isinstance(op, JoinOp):
+            ready[op.result] = earliest
+        elif isinstance(op, ChipInstruction):
+            unit, cycle = placer.place_instruction(op, earliest)
+            schedule.units[op] = unit, cycle
+            ready[op.result] = ready_cycle(op, cycle, system)
+        elif isinstance(op, TransferOp):
+            hops = route_hops(op, system)
+            starts = placer.place_transfer(op, hops, earliest)
+            schedule.hops[op] = starts
+            ready[op.result] = transfer_ready(starts, *repeat_of(op), hops)
+        elif not isinstance(op, OutputOp):
+            raise LockstepError(f"schedule: unexpected {op.name} inside chip.program")
+    schedule.cycles = max(ready.values(), default=0)
+    return schedule
+
+
+def lower_bounds(ops: Sequence[Operation], system: System) -> dict[str, int]:
+    """Cycle counts no schedule of `ops` can beat; see DESIGN.md for their meaning."""
+    issues: Counter[tuple[int, str]] = Counter()
+    link_busy: Counter[Link] = Counter()
+    longest_route = 0
+    for op in ops:
+        if isinstance(op, ChipInstruction):
+            issues[op.core.value.data, op.UNIT_KIND] += op.count.value.data
+        elif isinstance(op, TransferOp):
+            hops = route_hops(op, system)
+            for hop in hops:
+                link_busy[hop.link] += op.count.value.data * hop.ser
+            longest_route = max(longest_route, sum(hop.transit for hop in hops))
+    bounds = {
+        "critical_path": list_schedule(ops, system, Unlimited()).cycles,
+        # Issues are one per unit per cycle, and the last one still has to land (latency >= 1).
+        "busiest_unit": max((-(-n // system.units[kind]) for (_, kind), n in issues.items()), default=0),
+        "busiest_link": max(link_busy.values(), default=0),
+    }
+    if link_busy:
+        bounds["hop_latency"] = longest_route
+    return bounds
+
+
+def annotate(program: ProgramOp, schedule: Schedule, bounds: dict[str, int]) -> None:
+    """Write the schedule and its report onto the IR."""
+    for op, (unit, cycle) in schedule.units.items():
+        op.properties["unit"] = StringAttr(unit)
+        op.properties["cycle"] = i64_attr(cycle)
+    for op, starts in schedule.hops.items():
+        op.properties["hops"] = int_array(starts)
+    efficiency = max(bounds.values()) / schedule.cycles if schedule.cycles else 1.0
+    program.attributes["schedule.cycles"] = i64_attr(schedule.cycles)
+    program.attributes["schedule.bounds"] = DictionaryAttr({k: i64_attr(v) for k, v in bounds.items()})
+    program.attributes["schedule.efficiency"] = FloatAttr(efficiency, f64)
+
+
+class SchedulePass(ModulePass):
+    name = "schedule"
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        for program in op.ops:
+            if isinstance(program, ProgramOp):
+                system = load_system(program.system.data)
+                ops = list(program.body.ops)
+                annotate(program, list_schedule(ops, system, Machine(system)), lower_bounds(ops, system))

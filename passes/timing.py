@@ -1,0 +1,180 @@
+"""The machine's timing rules, in one place: when an instruction's results land,
+which cycles a transfer occupies on each link and when its vectors arrive, and
+which producers an operand names through joins.
+
+These are the same rules the runtime applies (docs/architecture.md). The
+scheduler uses them to place ops, `verify-schedule` to check a schedule with
+its own bookkeeping, and `emit-streams` to time the receives; a later network
+scheduler can reuse them as they are. Every function is pure: cycles are
+passed in, never read from scheduler state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from xdsl.ir import Operation, SSAValue
+
+from compiler.errors import LockstepError
+from compiler.system import Link, System
+from dialects.chip import (
+    VXM_TRANSCENDENTAL,
+    ChipInstruction,
+    InputOp,
+    JoinOp,
+    MemCopyOp,
+    MxmLoadOp,
+    MxmMatmulOp,
+    PreloadOp,
+    SxmMoveOp,
+    SxmReduceOp,
+    SxmTransposeOp,
+    VxmOp,
+    int_of,
+)
+from dialects.net import TransferOp
+
+_LATENCY_KEY: dict[type[ChipInstruction], str] = {
+    MxmLoadOp: "mxm_load",
+    MxmMatmulOp: "mxm",
+    SxmMoveOp: "sxm",
+    SxmReduceOp: "sxm",
+    SxmTransposeOp: "sxm_transpose",
+    MemCopyOp: "mem",
+}
+
+
+def issue_cycles(cycle: int, count: int, stride: int) -> np.ndarray:
+    """The cycle of every iteration of a repeat form."""
+    return cycle + stride * np.arange(count, dtype=np.int64)
+
+
+def last_issue(cycle: int, count: int, stride: int) -> int:
+    return cycle + (count - 1) * stride
+
+
+def repeat_of(op: ChipInstruction | TransferOp) -> tuple[int, int]:
+    """(count, stride) of an instruction or a transfer."""
+    return op.count.value.data, op.stride.value.data
+
+
+def latency(op: ChipInstruction, system: System) -> int:
+    """Cycles from an iteration's issue until its result lands (for an
+    mxm_load: from the last row's issue until the tile is ready; for a
+    transpose: until its first output vector lands)."""
+    if isinstance(op, VxmOp):
+        return system.latency["vxm_transcendental" if op.op.data in VXM_TRANSCENDENTAL else "vxm"]
+    key = _LATENCY_KEY.get(type(op))
+    if key is None:
+        raise LockstepError(f"{op.name} has no latency in the machine model")
+    return system.latency[key]
+
+
+def dst_landings(op: ChipInstruction, cycle: int, system: System) -> tuple[np.ndarray, np.ndarray]:
+    """(address, landing cycle) of every SRAM vector the instruction writes when issued at `cycle`."""
+    count, stride = repeat_of(op)
+    base, step = op.slot_addr("dst")  # type: ignore[misc]
+    lat = latency(op, system)
+    if isinstance(op, SxmTransposeOp):
+        j = np.arange(op.width.value.data, dtype=np.int64)
+        return base + step * j, last_issue(cycle, count, stride) + lat + j
+    return base + step * np.arange(count, dtype=np.int64), issue_cycles(cycle, count, stride) + lat
+
+
+def ready_cycle(op: ChipInstruction, cycle: int, system: System) -> int:
+    """When everything the instruction produces has landed (an mxm_load: its tile is ready)."""
+    count, stride = repeat_of(op)
+    tail = op.width.value.data - 1 if isinstance(op, SxmTransposeOp) else 0
+    return last_issue(cycle, count, stride) + latency(op, system) + tail
+
+
+# -- transfers ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Hop:
+    """One directed link of a route with its timing: a vector occupies it for
+    `ser` cycles and lands `ser + latency` cycles after entering it."""
+
+    link: Link
+    ser: int
+    latency: int
+
+    @property
+    def transit(self) -> int:
+        return self.ser + self.latency
+
+
+def route_hops(op: TransferOp, system: System) -> list[Hop]:
+    """The transfer's route as timed hops; raises LockstepError for a link the system lacks."""
+    hops = []
+    for src, dst, port in op.links():
+        link = system.link(src, dst, port)
+        hops.append(Hop(link, system.serialization_cycles(link), system.hop_latency(link)))
+    return hops
+
+
+def hop_occupancy(start: int, count: int, stride: int, ser: int) -> tuple[np.ndarray, np.ndarray]:
+    """Half-open [begin, end) cycles during which each vector occupies a hop entered at `start`."""
+    begins = issue_cycles(start, count, stride)
+    return begins, begins + ser
+
+
+def hop_landings(start: int, count: int, stride: int, hop: Hop) -> np.ndarray:
+    """Cycle at which each vector of a hop entered at `start` lands in the receiver's SRAM."""
+    return issue_cycles(start, count, stride) + hop.transit
+
+
+def transfer_ready(hop_cycles: Sequence[int], count: int, stride: int, hops: Sequence[Hop]) -> int:
+    """When the last vector of a transfer lands on its destination chip."""
+    return last_issue(hop_cycles[-1], count, stride) + hops[-1].transit
+
+
+def hop_cycles_of(op: TransferOp) -> list[int] | None:
+    return None if op.hops is None else list(op.hops.get_values())
+
+
+# -- dependencies and scheduled timing -------------------------------------------
+
+
+def producers(values: Iterable[SSAValue]) -> set[Operation]:
+    """The ops whose results `values` name, looking through joins transitively."""
+    found: set[Operation] = set()
+    stack = list(values)
+    seen: set[SSAValue] = set()
+    while stack:
+        value = stack.pop()
+        if value in seen:
+            continue
+        seen.add(value)
+        owner = value.owner
+        if isinstance(owner, JoinOp):
+            stack.extend(owner.parts)
+        elif isinstance(owner, Operation):
+            found.add(owner)
+    return found
+
+
+def scheduled_ready(op: Operation, system: System) -> int | None:
+    """When a scheduled op's results have all landed; None for ops that produce
+    nothing by themselves (joins, outputs). Preloads and inputs land at 0."""
+    if isinstance(op, PreloadOp | InputOp):
+        return 0
+    if isinstance(op, ChipInstruction):
+        cycle = int_of(op.cycle)
+        if cycle is None:
+            raise LockstepError(f"{op.name} on chip {op.core.value.data} has no cycle: run schedule first")
+        return ready_cycle(op, cycle, system)
+    if isinstance(op, TransferOp):
+        hop_cycles = hop_cycles_of(op)
+        if hop_cycles is None:
+            raise LockstepError(f"net.transfer from chip {op.src_core.value.data} has no hops: run schedule first")
+        return transfer_ready(hop_cycles, *repeat_of(op), route_hops(op, system))
+    return None
+
+
+def makespan(ops: Iterable[Operation], system: System) -> int:
+    """Predicted cycles of a scheduled program: the last landing or ready cycle of anything."""
+    return max((r for op in ops if (r := scheduled_ready(op, system)) is not None), default=0)

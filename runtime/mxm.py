@@ -1,0 +1,70 @@
+"""MXM planes: which loaded tile each matmul multiplies by (timing) and the products (numbers).
+
+A plane holds the tile of the most recent mxm_load that started on it; a
+matmul iteration at cycle c needs that load to be the one its `weights` names
+and to be ready (last row's issue + mxm_load latency) by c.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from runtime.program import Events, Program
+from runtime.search import earliest, member, pair_members
+
+
+def check_tiles(program: Program, matmuls: Events) -> np.ndarray:
+    """Checks every matmul iteration's tile; returns, per matmul event, its mxm_load op."""
+    loads = program.loads
+    horizon = int(max(matmuls.cycle.max(initial=0), loads.cycle0.max(initial=0))) + 1
+    load_keys = loads.key * horizon + loads.cycle0
+    order = np.argsort(load_keys, kind="stable")
+    position = np.searchsorted(load_keys[order], matmuls.key * horizon + matmuls.cycle, side="right") - 1
+    row = order[np.maximum(position, 0)]
+    loaded = (position >= 0) & (loads.key[row] == matmuls.key)
+    named = loaded & member(program.weights_allowed, matmuls.run * program.n_ops + loads.op[row])
+    ready = named & (program.load_ready[row] <= matmuls.cycle)
+    if (bad := earliest(~ready, matmuls.cycle)) is not None:
+        raise _broken_tile(program, matmuls, bad, int(row[bad]) if loaded[bad] else None, bool(named[bad]))
+    return loads.op[row]
+
+
+def _broken_tile(program: Program, matmuls: Events, bad: int, row: int | None, named: bool) -> Exception:
+    op, cycle = int(matmuls.op[bad]), int(matmuls.cycle[bad])
+    at = f"matmul iteration {int(matmuls.iteration[bad])}"
+    wanted = pair_members(program.weights_allowed, int(matmuls.run[bad]), program.n_ops)
+    wanted_names = ", ".join(program.describe(load) for load in wanted)
+    if row is None:
+        return program.blame(op, cycle, f"{at}: no tile has been loaded into the plane yet (weights names {wanted_names})")
+    holder = f"{program.describe(int(program.loads.op[row]))}, started at cycle {int(program.loads.cycle0[row])}"
+    if named:
+        ready = int(program.load_ready[row])
+        return program.blame(op, cycle, f"{at}: tile not ready: {holder}, is ready only at cycle {ready}")
+    wanted_starts = program.loads.cycle0[np.isin(program.loads.op, wanted)]
+    if wanted_starts.size and wanted_starts.min() > cycle:
+        story = f"the tile weights names ({wanted_names}) starts loading only at cycle {int(wanted_starts.min())}"
+    else:
+        story = f"tile overwritten: the plane now holds {holder}, not the tile weights names ({wanted_names})"
+    return program.blame(op, cycle, f"{at}: {story}")
+
+
+def tile(rows: np.ndarray, lanes: int) -> np.ndarray:
+    """A plane's [lanes x lanes] tile: the loaded weight rows, zero below them."""
+    plane = np.zeros((lanes, lanes), dtype=np.float32)
+    plane[: rows.shape[0]] = rows
+    return plane
+
+
+def matmul(src: np.ndarray, load_ops: np.ndarray, tiles: Callable[[int], np.ndarray], acc: np.ndarray | None) -> np.ndarray:
+    """src(1 x lanes) @ tile [+ acc] per iteration; iterations may use different tiles."""
+    loads = np.unique(load_ops)
+    if loads.size == 1:
+        out = src @ tiles(int(loads[0]))
+    else:
+        out = np.empty_like(src)
+        for load in loads:
+            rows = load_ops == load
+            out[rows] = src[rows] @ tiles(int(load))
+    return out if acc is None else out + acc
