@@ -11,7 +11,7 @@ from xdsl.dialects.builtin import Builtin, DictionaryAttr, FloatAttr, IntegerAtt
 from xdsl.dialects.func import Func
 from xdsl.passes import ModulePass, PassPipeline
 
-from compiler.dumps import PassDumper
+from compiler.dumps import PassDumper, chain
 from compiler.errors import LockstepError
 from compiler.onnx_import import import_model
 from compiler.registry import lockstep_dialects, lockstep_passes
@@ -47,9 +47,9 @@ def context() -> Context:
 
 
 def compile_passes(strategy: str, chips: int, system: str) -> tuple[ModulePass, ...]:
-    """Everything up to a verified schedule (emission comes after the report is read)."""
+    """The whole pipeline, from normalisation to emitted streams."""
     passes = lockstep_passes()
-    tail = ("place", "lower-to-chip", "lower-collectives", "schedule", "verify-schedule")
+    tail = ("place", "lower-to-chip", "lower-collectives", "schedule", "verify-schedule", "emit-streams")
     return (
         passes["normalise"]()(),
         passes["partition"]()(chips=chips, strategy=strategy, system=system),
@@ -97,14 +97,18 @@ def compile_model(model: str | Path, options: CompileOptions, dumper: PassDumper
     system = load_system(options.system, options.chips, options.topology)
     chips = options.chips or (1 if options.system is None and options.topology is None else system.chips)
     module = import_model(model, options.shapes or None)
-    callback = dumper.callback if dumper else None
-    passes = compile_passes(options.strategy, chips, system.spec)
-    PassPipeline(passes, callback).apply(context(), module)
-    program = next(op for op in module.ops if isinstance(op, ProgramOp))
-    top = list(module.attributes[SRAM_TOP].get_values())  # type: ignore[union-attr]
-    report = summarise(program, system, top, options.strategy)
-    report["model"] = str(Path(model).resolve())
-    PassPipeline((lockstep_passes()["emit-streams"]()(),), callback).apply(context(), module)
+    figures: dict = {}
+
+    def read_schedule(_previous: ModulePass | None, scheduled: ModuleOp, next_pass: ModulePass | None) -> None:
+        """The figures come off the verified schedule, just before it is split per chip."""
+        if next_pass is not None and next_pass.name == "emit-streams":
+            program = next(op for op in scheduled.ops if isinstance(op, ProgramOp))
+            top = list(scheduled.attributes[SRAM_TOP].get_values())  # type: ignore[union-attr]
+            figures.update(summarise(program, system, top, options.strategy))
+
+    callback = chain(read_schedule, dumper.callback) if dumper else read_schedule
+    PassPipeline(compile_passes(options.strategy, chips, system.spec), callback).apply(context(), module)
+    report = {**figures, "model": str(Path(model).resolve())}
     return Compiled(module, system, report)
 
 

@@ -88,7 +88,10 @@ class TensorParallel:
         shape = list(value.type.get_shape())  # type: ignore[union-attr]
         shape[axis] *= self.parts
         whole = TensorType(value.type.get_element_type(), shape)  # type: ignore[union-attr]
-        gathered = self.insert(AllGatherOp([value], axis, self.chips, [whole]), user).results[0]
+        gather = self.insert(AllGatherOp([value], axis, self.chips, [whole]), user)
+        if isinstance(value.owner, Operation):  # named after the producer, not the (maybe unnamed) user
+            gather.location = value.owner.location
+        gathered = gather.results[0]
         self.gathered[value] = gathered
         return gathered
 

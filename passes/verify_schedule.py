@@ -9,7 +9,8 @@ twice in a cycle, no two vectors share a link slot, routes use existing links,
 every address is inside SRAM, every read finds its named producers' values
 landed and not yet overwritten, every matmul multiplies the tile it names, and
 `schedule.cycles` is the true makespan. The first violation (earliest cycle)
-becomes a VerifyException naming chip, unit, cycle and op.
+becomes a PassFailedException (a DiagnosticException) naming chip, unit, cycle
+and op, which lockstep-opt prints as one line.
 """
 
 from __future__ import annotations
@@ -243,7 +244,7 @@ def _check_tiles(p: _Program, loads: dict[str, np.ndarray], matmuls: dict[str, n
     elif loaded[bad]:
         story = f"multiplies by the tile of {p.describe(int(loads['op'][row[bad]]))}, not by {wanted} as it names"
     else:
-        story = f"issues on a plane where {wanted} has not started loading"
+        story = f"finds no tile loaded on its plane (it names {wanted})"
     raise p.fail(i, -1, cycle, story)
 
 
@@ -314,7 +315,7 @@ def _check_cycles(p: _Program, program: ProgramOp, writes: dict[str, np.ndarray]
 
 
 def verify_program(program: ProgramOp) -> None:
-    """Raises a VerifyException for the earliest broken promise of a scheduled program."""
+    """Raises a PassFailedException for the earliest broken promise of a scheduled program."""
     ops = list(program.body.ops)
     p = _Program(load_system(program.system.data), ops, index={op: i for i, op in enumerate(ops)})
     for i, op in enumerate(ops):

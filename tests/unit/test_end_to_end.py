@@ -102,3 +102,15 @@ def test_test_data_set_directory(capsys, tmp_path):
     (data / "input_0.pb").write_bytes(numpy_helper.from_array(x, "input").SerializeToString())
     (data / "output_0.pb").write_bytes(numpy_helper.from_array(y, "output").SerializeToString())
     assert_matches(run_json(capsys, str(MLP), "--chips", "2", "--inputs", str(data)))
+
+
+def test_compile_dumps_every_pass(capsys, tmp_path):
+    dumps = tmp_path / "dumps"
+    assert main(["compile", str(MLP), "--chips", "2", "-o", str(tmp_path / "out"), "--dump-dir", str(dumps),
+                 "--print-ir-after", "partition", "--print-debuginfo"]) == 0
+    names = sorted(p.name for p in dumps.iterdir())
+    assert names[0] == "00-input.mlir" and names[-1].endswith("-emit-streams.mlir")
+    for step in ("normalise", "partition", "place", "lower-to-chip", "lower-collectives", "schedule", "verify-schedule"):
+        assert any(name.endswith(f"-{step}.mlir") for name in names), step
+    err = capsys.readouterr().err
+    assert "IR Dump After partition" in err and 'loc("/fc1/Gemm")' in err

@@ -1,0 +1,61 @@
+// The part verifiers: split shapes, collective result shapes, the token form.
+// RUN: lockstep-opt %s --split-input-file --verify-diagnostics | filecheck %s
+// Every diagnostic is the first line of its chunk's output (after the chunk separator).
+
+%w = "test.op"() : () -> tensor<4x6xf32>
+%s = part.split %w axis 1 over [0, 1, 2, 3] : tensor<4x6xf32> -> tensor<4x1xf32>
+// CHECK: part.split: axis 1 of [4, 6] does not split evenly over 4 chips
+
+// -----
+%w = "test.op"() : () -> tensor<4x6xf32>
+%s = part.split %w axis 2 over [0, 1] : tensor<4x6xf32> -> tensor<4x3xf32>
+// CHECK: {{//}} -----
+// CHECK-NEXT: part.split: axis 2 of [4, 6] does not split evenly over 2 chips
+
+// -----
+%w = "test.op"() : () -> tensor<4x6xf32>
+%s = part.split %w axis 0 over [0, 1] : tensor<4x6xf32> -> tensor<4x3xf32>
+// CHECK: {{//}} -----
+// CHECK-NEXT: part.split: slice of [4, 6] over 2 chips is [2, 6], not [4, 3]
+
+// -----
+%x = "test.op"() : () -> tensor<2x3xf32>
+%g = part.all_gather axis 1 over [0, 1, 2](%x) : tensor<2x3xf32> -> tensor<6x3xf32>
+// CHECK: {{//}} -----
+// CHECK-NEXT: part.all_gather: result shape [6, 3] should be [2, 9]
+
+// -----
+%x = "test.op"() : () -> tensor<2x3xf32>
+%r = part.all_reduce over [0, 1](%x) : tensor<2x3xf32> -> tensor<2x6xf32>
+// CHECK: {{//}} -----
+// CHECK-NEXT: part.all_reduce: result shape [2, 6] should be [2, 3]
+
+// -----
+%x, %y = "test.op"() : () -> (tensor<2x3xf32>, tensor<2x3xf32>)
+%r = part.all_reduce over [0, 1](%x, %y) : tensor<2x3xf32>, tensor<2x3xf32> -> tensor<2x3xf32>
+// CHECK: {{//}} -----
+// CHECK-NEXT: part.all_reduce on tensors takes and gives exactly one local value
+
+// -----
+%a, %b = "test.op"() : () -> (!chip.token, !chip.token)
+%r:2 = part.all_reduce over [0, 1](%a, %b) : !chip.token, !chip.token -> !chip.token, !chip.token
+// CHECK: {{//}} -----
+// CHECK-NEXT: part.all_reduce on tokens must keep its local tensor type
+
+// -----
+%a = "test.op"() : () -> !chip.token
+%g:2 = part.all_gather axis 0 over [0, 1] local tensor<2x3xf32>(%a) : !chip.token -> !chip.token, !chip.token
+// CHECK: {{//}} -----
+// CHECK-NEXT: part.all_gather needs one token per chip (2), got 1
+
+// -----
+%x = "test.op"() : () -> tensor<2x3xf32>
+%t = part.transfer from [0, 1] to [2](%x) : tensor<2x3xf32> -> tensor<2x3xf32>
+// CHECK: {{//}} -----
+// CHECK-NEXT: part.transfer pairs every source chip with one destination chip
+
+// -----
+%a, %b = "test.op"() : () -> (!chip.token, !chip.token)
+%t = part.transfer from [0, 1] to [2] local tensor<2x3xf32>(%a, %b) : !chip.token, !chip.token -> !chip.token
+// CHECK: {{//}} -----
+// CHECK-NEXT: part.transfer pairs every source chip with one destination chip
