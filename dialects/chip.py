@@ -204,8 +204,8 @@ class VxmOp(ChipInstruction):
             raise VerifyException(f"chip.vxm: unknown operation '{self.op.data}'; known: {', '.join(VXM_OPS)}")
         binary = self.op.data in VXM_BINARY
         if binary != (self.rhs_addr is not None):
-            need = "needs" if binary else "takes no"
-            raise VerifyException(f"chip.vxm {self.op.data} {need} a second operand 'rhs'")
+            need = "needs a" if binary else "takes no"
+            raise VerifyException(f"chip.vxm {self.op.data} {need} second operand 'rhs'")
 
 
 @irdl_op_definition

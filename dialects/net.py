@@ -89,6 +89,12 @@ class TransferOp(IRDLOperation):
         if not flat or len(flat) % 3:
             raise VerifyException("net.transfer route must be a non-empty list of (src, dst, port) triples")
         links = self.links()
+        if self.count.value.data < 1 or self.stride.value.data < 1:
+            raise VerifyException("net.transfer needs repeat >= 1 and stride >= 1")
+        if self.src_addr.value.data < 0 or self.dst_addr.value.data < 0:
+            raise VerifyException("net.transfer addresses must not be negative")
+        if any(a == b for a, b, _ in links):
+            raise VerifyException("net.transfer route has a link from a chip to itself")
         if links[0][0] != self.src_core.value.data or links[-1][1] != self.dst_core.value.data:
             raise VerifyException(
                 f"net.transfer route runs {links[0][0]} -> {links[-1][1]}, "

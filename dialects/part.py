@@ -98,6 +98,10 @@ class CollectiveOp(IRDLOperation):
     def group(self) -> tuple[int, ...]:
         return tuple(self.chips.get_values())
 
+    def destinations(self) -> tuple[int, ...]:
+        """The chips that hold a result."""
+        return self.group()
+
     def local_type(self) -> TensorType:
         if self.type is not None:
             return self.type
@@ -111,8 +115,11 @@ class CollectiveOp(IRDLOperation):
         if lowered:
             if self.type is None:
                 raise VerifyException(f"{self.name} on tokens must keep its local tensor type")
-            if len(self.inputs) != len(self.group()):
-                raise VerifyException(f"{self.name} needs one token per chip ({len(self.group())}), got {len(self.inputs)}")
+            if len(self.inputs) != len(self.group()) or len(self.outputs) != len(self.destinations()):
+                raise VerifyException(
+                    f"{self.name} needs one token per chip in ({len(self.group())}) and out "
+                    f"({len(self.destinations())}), got {len(self.inputs)} in and {len(self.outputs)} out"
+                )
             return
         if len(self.inputs) != 1 or len(self.outputs) != 1:
             raise VerifyException(f"{self.name} on tensors takes and gives exactly one local value")
@@ -157,6 +164,12 @@ class AllGatherOp(CollectiveOp):
         shape[self.axis.value.data] *= len(self.group())
         return shape
 
+    def verify_(self) -> None:
+        rank = len(self.local_type().get_shape())
+        if not 0 <= self.axis.value.data < rank:
+            raise VerifyException(f"part.all_gather: axis {self.axis.value.data} is not in [0, {rank})")
+        super().verify_()
+
 
 @irdl_op_definition
 class TransferOp(CollectiveOp):
@@ -173,10 +186,13 @@ class TransferOp(CollectiveOp):
             props["type"] = local_type
         _collective_init(self, inputs, chips, result_types, props)
 
+    def destinations(self) -> tuple[int, ...]:
+        return tuple(self.to.get_values())
+
     def verify_(self) -> None:
-        super().verify_()
         if len(self.to.get_values()) != len(self.group()):
             raise VerifyException("part.transfer pairs every source chip with one destination chip")
+        super().verify_()
 
 
 Part = Dialect("part", [SplitOp, AllReduceOp, AllGatherOp, TransferOp], [])

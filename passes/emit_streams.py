@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from functools import cache
 from pathlib import Path
 
 from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp, StringAttr
-from xdsl.ir import Block, Operation, Region, SSAValue
+from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.printer import Printer
 from xdsl.utils.exceptions import DiagnosticException
@@ -31,6 +32,7 @@ from dialects.chip import (
     RecvOp,
     SendOp,
     StreamOp,
+    TokenType,
     i64_attr,
     int_of,
 )
@@ -42,40 +44,54 @@ _Key = tuple[int, int, int, int, int]
 _HOST_IN, _CLOCKED, _HOST_OUT = 0, 1, 2
 
 
-def _placed(op: ChipInstruction, unit: str, cycle: int) -> ChipInstruction:
-    op.properties["unit"] = StringAttr(unit)
-    op.properties["cycle"] = i64_attr(cycle)
-    return op
+class _Attrs:
+    """Shared attribute objects: xDSL attributes are immutable but slow to build, and
+    a stream repeats the same counts, strides, chips and units over and over."""
+
+    def __init__(self) -> None:
+        self.i64 = cache(i64_attr)
+        self.string = cache(StringAttr)
+
+    def c2c(
+        self, kind: type[SendOp | RecvOp], core: int, unit: str, cycle: int, repeat: tuple[int, int], fields: dict[str, int]
+    ) -> SendOp | RecvOp:
+        """A scheduled send or recv; `fields` are its link and buffer properties."""
+        props = {"core": core, "cycle": cycle, "count": repeat[0], "stride": repeat[1], **fields}
+        properties: dict[str, Attribute] = {k: self.i64(v) for k, v in props.items()}
+        properties["unit"] = self.string(unit)
+        return kind.create(properties=properties, result_types=[TokenType()])
 
 
-def _hop_ops(op: TransferOp, system: System) -> list[tuple[int, ChipInstruction, int]]:
+def _hop_ops(op: TransferOp, system: System, attrs: _Attrs) -> list[tuple[int, ChipInstruction, int]]:
     """(chip, op, cycle) of the send and recv of every hop, in order."""
     if op.hops is None:
         raise DiagnosticException(f"net.transfer from chip {op.src_core.value.data} has no hops: run schedule first")
-    count, stride = repeat_of(op)
+    repeat = repeat_of(op)
     # What each hop reads from: the transfer's source, then the via buffer of every intermediate chip.
     buffers = [op.src_addr.value.data, *op.via.get_values(), op.dst_addr.value.data]
     tokens: Sequence[SSAValue] = op.src
     out = []
     for h, (hop, start) in enumerate(zip(route_hops(op, system), op.hops.get_values())):
         a, b, port = hop.link.src, hop.link.dst, hop.link.port
-        send = SendOp(a, count, {"src": (buffers[h], 1, tokens)}, stride=stride, fields={"to": b, "port": port})
-        recv = RecvOp(b, count, {}, dst=(buffers[h + 1], 1), stride=stride, fields={"from": a, "port": port})
+        send = attrs.c2c(SendOp, a, f"c2c_to{b}_p{port}", start, repeat, {"to": b, "port": port, "src_addr": buffers[h], "src_step": 1})
+        send.operands = tokens
         # A recv's cycle is when its first vector lands.
-        out.append((a, _placed(send, f"c2c_to{b}_p{port}", start), start))
-        out.append((b, _placed(recv, f"c2c_from{a}_p{port}", start + hop.transit), start + hop.transit))
+        landed = start + hop.transit
+        fields = {"from": a, "port": port, "dst_addr": buffers[h + 1], "dst_step": 1}
+        recv = attrs.c2c(RecvOp, b, f"c2c_from{a}_p{port}", landed, repeat, fields)
+        out += [(a, send, start), (b, recv, landed)]
         tokens = [recv.result]
     return out
 
 
 def split_program(program: ProgramOp) -> list[StreamOp]:
     """One chip.stream per chip that has ops, in chip order; empties `program`."""
-    system = load_system(program.system.data)
+    system, attrs = load_system(program.system.data), _Attrs()
     keyed: defaultdict[int, list[tuple[_Key, Operation]]] = defaultdict(list)
     keys: dict[SSAValue, _Key] = {}
     for seq, op in enumerate(list(program.body.ops)):
         if isinstance(op, TransferOp):
-            parts = _hop_ops(op, system)
+            parts = _hop_ops(op, system, attrs)
             for part, (chip, hop_op, cycle) in enumerate(parts):
                 keys[hop_op.result] = (_CLOCKED, cycle, 0, seq, part)
                 keyed[chip].append((keys[hop_op.result], hop_op))

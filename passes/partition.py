@@ -163,31 +163,35 @@ def pipeline_stages(func: FuncOp, chips: tuple[int, ...]) -> None:
     work = [matmul_flops(op) for op in ops]
     total, done = sum(work) or 1, 0
     stage_of: dict[SSAValue, int] = {}
+    sent_to: dict[tuple[SSAValue, int], SSAValue] = {}
     for op, w in zip(ops, work):
         stage = min(len(chips) - 1, done * len(chips) // total)
         done += w
         op.attributes[CHIPS] = chips_attr([chips[stage]])
         for i, operand in enumerate(op.operands):
-            op.operands[i] = move_to(operand, stage_of, stage, chips, op)
+            op.operands[i] = move_to(operand, stage_of, sent_to, stage, chips, op)
         for result in op.results:
             stage_of[result] = stage
     ret = func.body.block.last_op
     assert isinstance(ret, ReturnOp)
     for i, operand in enumerate(ret.operands):
-        ret.operands[i] = move_to(operand, stage_of, len(chips) - 1, chips, ret)
+        ret.operands[i] = move_to(operand, stage_of, sent_to, len(chips) - 1, chips, ret)
 
 
-def move_to(value: SSAValue, stage_of: dict[SSAValue, int], stage: int, chips: tuple[int, ...],
-            user: Operation) -> SSAValue:
+def move_to(value: SSAValue, stage_of: dict[SSAValue, int], sent_to: dict[tuple[SSAValue, int], SSAValue],
+            stage: int, chips: tuple[int, ...], user: Operation) -> SSAValue:
     """The value as seen on `stage`: constants and inputs are loaded there, others sent."""
     origin = stage_of.get(value)
     if origin is None or origin == stage:
         return value
+    if (value, stage) in sent_to:  # already sent there for an earlier user
+        return sent_to[(value, stage)]
     sent = TransferOp([value], [chips[origin]], [chips[stage]], [value.type])
     sent.attributes[CHIPS] = chips_attr([chips[stage]])
     sent.location = user.location
     Rewriter.insert_op(sent, InsertPoint.before(user))
     stage_of[sent.results[0]] = stage
+    sent_to[(value, stage)] = sent.results[0]
     return sent.results[0]
 
 

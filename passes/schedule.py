@@ -16,7 +16,7 @@ network scheduler can reuse them without IR.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -57,43 +57,76 @@ def _pattern(count: int, stride: int, width: int) -> tuple[np.ndarray, int]:
 
 class Calendar:
     """Busy cycles of one resource (a unit or a directed link) as sorted,
-    disjoint, half-open intervals [begins[k], ends[k])."""
+    disjoint, half-open intervals [begins[k], ends[k]).
+
+    Storage grows by doubling, so the common case (booking after everything
+    booked so far) costs O(1) amortised; booking into a gap re-sorts."""
 
     def __init__(self) -> None:
-        self.begins = np.empty(0, dtype=np.int64)
-        self.ends = np.empty(0, dtype=np.int64)
+        self._begins = np.empty(16, dtype=np.int64)
+        self._ends = np.empty(16, dtype=np.int64)
+        self._size = 0
+        self.horizon = 0  # end of the last busy interval: everything from here on is free
+
+    @property
+    def begins(self) -> np.ndarray:
+        return self._begins[: self._size]
+
+    @property
+    def ends(self) -> np.ndarray:
+        return self._ends[: self._size]
 
     def first_fit(self, earliest: int, count: int, stride: int, width: int = 1) -> int:
         """The earliest start >= `earliest` at which all `count` intervals
         [start + i*stride, start + i*stride + width) are free."""
+        if earliest >= self.horizon:
+            return earliest
         offsets, width = _pattern(count, stride, width)
+        busy_begins, busy_ends = self.begins, self.ends
         start = earliest
-        while self.ends.size and start < self.ends[-1]:
+        while start < self.horizon:
             begins = start + offsets
             # The only busy interval that can overlap a piece is the last one beginning before the piece ends.
-            idx = np.searchsorted(self.begins, begins + width, side="left") - 1
+            idx = np.searchsorted(busy_begins, begins + width, side="left") - 1
             near = np.maximum(idx, 0)
-            hit = (idx >= 0) & (self.ends[near] > begins)
+            hit = (idx >= 0) & (busy_ends[near] > begins)
             if not hit.any():
                 break
             # Any start below this keeps some overlapping piece overlapping, so jumping is exact.
-            start = int((self.ends[near[hit]] - offsets[hit]).max())
+            start = int((busy_ends[near[hit]] - offsets[hit]).max())
         return start
 
     def reserve(self, start: int, count: int, stride: int, width: int = 1) -> None:
+        """Mark busy what `first_fit` found free."""
         offsets, width = _pattern(count, stride, width)
-        begins = np.concatenate([self.begins, start + offsets])
-        ends = np.concatenate([self.ends, start + offsets + width])
-        if self.ends.size and start < self.ends[-1]:
-            order = np.argsort(begins, kind="stable")
-            begins, ends = begins[order], ends[order]
-        if np.any(begins[1:] < ends[:-1]):
-            raise LockstepError(f"calendar double booking at cycle {start}: reserve only what first_fit found free")
+        begins = start + offsets
+        if start < self.horizon:
+            self._merge(begins, begins + width)
+            return
+        if self._size and start == self.horizon:  # touching the last interval: extend it
+            self._ends[self._size - 1] = begins[0] + width
+            begins = begins[1:]
+        self._store(self._size, begins, begins + width)
+
+    def _store(self, at: int, begins: np.ndarray, ends: np.ndarray) -> None:
+        size = at + begins.size
+        if size > self._begins.size:
+            capacity = max(2 * self._begins.size, size)
+            self._begins = np.resize(self._begins, capacity)
+            self._ends = np.resize(self._ends, capacity)
+        self._begins[at:size], self._ends[at:size] = begins, ends
+        self._size = size
+        self.horizon = int(self._ends[size - 1])
+
+    def _merge(self, begins: np.ndarray, ends: np.ndarray) -> None:
+        at = np.searchsorted(self.begins, begins)
+        begins, ends = np.insert(self.begins, at, begins), np.insert(self.ends, at, ends)
+        if (clash := np.flatnonzero(begins[1:] < ends[:-1])).size:
+            raise LockstepError(f"calendar double booking at cycle {begins[clash[0] + 1]}: reserve only what first_fit found free")
         run_first = np.ones(begins.size, dtype=bool)
         run_first[1:] = begins[1:] > ends[:-1]  # touching intervals merge
         starts_at = np.flatnonzero(run_first)
-        self.begins = begins[starts_at]
-        self.ends = ends[np.append(starts_at[1:] - 1, begins.size - 1)]
+        self._store(0, begins[starts_at], ends[np.append(starts_at[1:] - 1, begins.size - 1)])
 
 
 # -- placers: where and when an op goes, given when its producers have landed --------
@@ -163,9 +196,13 @@ class Machine:
                     "in program order; emit a tile's matmuls before loading more tiles than there are planes"
                 )
             candidates, floors = [candidates[i] for i in free], [floors[i] for i in free]
-        starts = [self.units[chip, u].first_fit(f, count, stride) for u, f in zip(candidates, floors)]
-        best = int(np.argmin(starts))
-        unit, start = candidates[best], starts[best]
+        unit, start = "", -1
+        for candidate, floor in zip(candidates, floors):
+            found = self.units[chip, candidate].first_fit(floor, count, stride)
+            if start < 0 or found < start:
+                unit, start = candidate, found
+            if start == earliest:  # nothing can beat it; ties go to the lowest-numbered unit
+                break
         self.units[chip, unit].reserve(start, count, stride)
         if isinstance(op, MxmLoadOp):
             self.tile_plane[op] = unit
@@ -209,7 +246,14 @@ class Schedule:
     cycles: int
 
 
-def list_schedule(ops: Iterable[Operation], system: System, placer: Placer) -> Schedule:
+def timed_routes(ops: Iterable[Operation], system: System) -> dict[TransferOp, list[Hop]]:
+    """Every transfer's route as timed hops, looked up once."""
+    return {op: route_hops(op, system) for op in ops if isinstance(op, TransferOp)}
+
+
+def list_schedule(
+    ops: Iterable[Operation], routes: Mapping[TransferOp, Sequence[Hop]], system: System, placer: Placer
+) -> Schedule:
     """Place `ops` (in a topological order) one by one as early as `placer` allows.
 
     Dependencies are whole-op and conservative: an op waits until every
@@ -228,7 +272,7 @@ def list_schedule(ops: Iterable[Operation], system: System, placer: Placer) -> S
             schedule.units[op] = unit, cycle
             ready[op.result] = ready_cycle(op, cycle, system)
         elif isinstance(op, TransferOp):
-            hops = route_hops(op, system)
+            hops = routes[op]
             starts = placer.place_transfer(op, hops, earliest)
             schedule.hops[op] = starts
             ready[op.result] = transfer_ready(starts, *repeat_of(op), hops)
@@ -238,7 +282,7 @@ def list_schedule(ops: Iterable[Operation], system: System, placer: Placer) -> S
     return schedule
 
 
-def lower_bounds(ops: Sequence[Operation], system: System) -> dict[str, int]:
+def lower_bounds(ops: Sequence[Operation], routes: Mapping[TransferOp, Sequence[Hop]], system: System) -> dict[str, int]:
     """Cycle counts no schedule of `ops` can beat; see DESIGN.md for their meaning."""
     issues: Counter[tuple[int, str]] = Counter()
     link_busy: Counter[Link] = Counter()
@@ -247,12 +291,12 @@ def lower_bounds(ops: Sequence[Operation], system: System) -> dict[str, int]:
         if isinstance(op, ChipInstruction):
             issues[op.core.value.data, op.UNIT_KIND] += op.count.value.data
         elif isinstance(op, TransferOp):
-            hops = route_hops(op, system)
+            hops = routes[op]
             for hop in hops:
                 link_busy[hop.link] += op.count.value.data * hop.ser
             longest_route = max(longest_route, sum(hop.transit for hop in hops))
     bounds = {
-        "critical_path": list_schedule(ops, system, Unlimited()).cycles,
+        "critical_path": list_schedule(ops, routes, system, Unlimited()).cycles,
         # Issues are one per unit per cycle, and the last one still has to land (latency >= 1).
         "busiest_unit": max((-(-n // system.units[kind]) for (_, kind), n in issues.items()), default=0),
         "busiest_link": max(link_busy.values(), default=0),
@@ -283,4 +327,6 @@ class SchedulePass(ModulePass):
             if isinstance(program, ProgramOp):
                 system = load_system(program.system.data)
                 ops = list(program.body.ops)
-                annotate(program, list_schedule(ops, system, Machine(system)), lower_bounds(ops, system))
+                routes = timed_routes(ops, system)
+                schedule = list_schedule(ops, routes, system, Machine(system))
+                annotate(program, schedule, lower_bounds(ops, routes, system))

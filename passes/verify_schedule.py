@@ -63,9 +63,10 @@ class _Rows:
         self._parts: dict[str, list[np.ndarray]] = {name: [] for name in names}
 
     def add(self, **columns: np.ndarray | int) -> None:
-        n = max(np.size(v) for v in columns.values())
+        """One event per element of the array columns (one if there are none); ints repeat."""
+        n = next((v.size for v in columns.values() if isinstance(v, np.ndarray)), 1)
         for name, value in columns.items():
-            self._parts[name].append(np.broadcast_to(np.asarray(value, dtype=np.int64), (n,)))
+            self._parts[name].append(value if isinstance(value, np.ndarray) else np.full(n, value, dtype=np.int64))
 
     def build(self) -> dict[str, np.ndarray]:
         return {k: np.concatenate(v) if v else np.empty(0, dtype=np.int64) for k, v in self._parts.items()}

@@ -59,12 +59,11 @@ def tile(rows: np.ndarray, lanes: int) -> np.ndarray:
 
 def matmul(src: np.ndarray, load_ops: np.ndarray, tiles: Callable[[int], np.ndarray], acc: np.ndarray | None) -> np.ndarray:
     """src(1 x lanes) @ tile [+ acc] per iteration; iterations may use different tiles."""
-    loads = np.unique(load_ops)
-    if loads.size == 1:
-        out = src @ tiles(int(loads[0]))
+    if load_ops.min() == load_ops.max():
+        out = src @ tiles(int(load_ops[0]))
     else:
         out = np.empty_like(src)
-        for load in loads:
+        for load in np.unique(load_ops):
             rows = load_ops == load
             out[rows] = src[rows] @ tiles(int(load))
     return out if acc is None else out + acc

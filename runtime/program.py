@@ -16,14 +16,17 @@ from pathlib import Path
 
 import numpy as np
 from xdsl.context import Context
-from xdsl.dialects.builtin import Builtin, ModuleOp, TensorType
+from xdsl.dialects.builtin import Builtin, ModuleOp
 from xdsl.ir import Operation, SSAValue
 from xdsl.parser import Parser
-from xdsl.utils.exceptions import ParseError, VerifyException
+from xdsl.utils.exceptions import ParseError
 
 from compiler.errors import LockstepError
-from compiler.system import System, load_system
+from compiler.system import Link, System, load_system
 from dialects.chip import (
+    REDUCE_OPS,
+    VXM_BINARY,
+    VXM_OPS,
     VXM_TRANSCENDENTAL,
     Chip,
     ChipInstruction,
@@ -121,8 +124,8 @@ class Program:
 
     system: System
     names: OpNames
-    op_chip: np.ndarray
     first_issue: np.ndarray  # evaluation priority: host writes -1, output reads after everything
+    iterations: np.ndarray  # repeat count per op, 1 for host ops and joins
     issues: Runs  # key: unit id; every instruction but send/recv (links are checked per link)
     reads: Runs  # every SRAM operand and output read; output rows' cycles are set by the timing check
     read_slot: list[str]  # per reads row: the operand's name
@@ -135,12 +138,10 @@ class Program:
     load_ready: np.ndarray  # per loads row: the cycle its tile is ready
     matmuls: Runs  # key: unit id
     weights_allowed: np.ndarray  # sorted `matmuls row * n_ops + load op` of every weights promise
-    units: list[str]  # unit id -> name
-    links: list  # link id -> compiler.system.Link
+    links: list[Link]  # link id -> the system's link
     link_ser: np.ndarray  # per link: cycles one vector occupies it
     link_delay: np.ndarray  # per link: send issue to landing
     slot_runs: list[dict[str, int]]  # per op: operand name -> reads row
-    row_of: np.ndarray  # per op: its row in writes (or sends, loads) for the numbers, -1 if none
     inputs: dict[str, tuple[int, ...]]  # host input name -> shape
     outputs: dict[str, int]  # host output name -> op
     vector_instructions: int
@@ -158,12 +159,10 @@ class Program:
 
     @classmethod
     def from_modules(cls, modules: Sequence[ModuleOp], system: System) -> Program:
+        # No module.verify(): at ~0.3 ms per op it would cost more than the whole run;
+        # the builder checks every field the runtime relies on instead (_Builder.check_form).
         builder = _Builder(system)
         for module in modules:
-            try:
-                module.verify()
-            except VerifyException as err:
-                raise LockstepError(f"invalid chip stream: {err}") from None
             builder.add_stream(_stream_of(module))
         return builder.build()
 
@@ -278,7 +277,7 @@ class _Builder:
         self.lanes = system.lanes
         self.names = OpNames([], [], [], [])
         self.first_issue: list[int] = []
-        self.row_of: list[int] = []
+        self.iterations: list[int] = []
         self.slot_runs: list[dict[str, int]] = []
         self.ids: dict[Operation, int] = {}
         self.producers: dict[SSAValue, frozenset[int]] = {}
@@ -286,10 +285,11 @@ class _Builder:
         self.sends, self.recvs, self.loads, self.matmuls = _RunRows(), _RunRows(), _RunRows(), _RunRows()
         self.read_slot: list[str] = []
         self.read_final: list[bool] = []
-        self.allowed: list[int] = []
+        self.allowed: list[tuple[int, int]] = []
         self.weights: list[tuple[int, frozenset[int]]] = []
         self.load_ready: list[int] = []
         self.units: dict[tuple[int, str], int] = {}
+        self.unit_names: dict[str, frozenset[str]] = {}
         self.links: dict[tuple[int, int, int], int] = {}
         self.inputs: dict[str, tuple[int, ...]] = {}
         self.outputs: dict[str, int] = {}
@@ -310,14 +310,16 @@ class _Builder:
         # Ids first: a join may name an op further down the stream.
         for index, op in enumerate(ops):
             self.ids[op] = self.names.add(op, core, index, op.unit.data if isinstance(op, ChipInstruction) else HOST)
+            self.first_issue.append(-1)
+            self.iterations.append(1)
+            self.slot_runs.append({})
         for op in ops:
             self.add_op(op, core)
 
     def add_op(self, op: Operation, chip: int) -> None:
         op_id = self.ids[op]
-        self.first_issue.append(-1)
-        self.row_of.append(-1)
-        self.slot_runs.append({})
+        if (core := op.properties.get("core")) is not None and core.value.data != chip:  # type: ignore[attr-defined]
+            raise self.error(op_id, "?", f"names core {core.value.data} inside the stream of chip {chip}")  # type: ignore[attr-defined]
         if isinstance(op, ChipInstruction):
             self.add_instruction(op, op_id, chip)
         elif isinstance(op, (PreloadOp, InputOp)):
@@ -331,12 +333,12 @@ class _Builder:
         if op.cycle is None:
             raise self.error(op_id, "none", "the instruction has no issue cycle (was the stream scheduled?)")
         cycle, count, stride = op.cycle.value.data, op.count.value.data, op.stride.value.data
-        if cycle < 0:
-            raise self.error(op_id, cycle, "negative issue cycle")
+        self.check_form(op, op_id, cycle, count, stride)
         for what, first, end in _lane_ranges(op):
             if not 0 <= first <= end <= self.lanes:
                 raise self.error(op_id, cycle, f"{what} [{first}, {end}) are outside the {self.lanes}-lane vector")
         self.first_issue[op_id] = cycle
+        self.iterations[op_id] = count
         self.vector_instructions += count
         self.unit_busy[op.UNIT_KIND] = self.unit_busy.get(op.UNIT_KIND, 0) + count
         for name in op.SLOTS:
@@ -349,7 +351,7 @@ class _Builder:
         self.issues.add(op_id, chip, cycle, stride, 0, 0, count, unit)
         last = cycle + (count - 1) * stride
         if isinstance(op, MxmLoadOp):
-            self.row_of[op_id] = self.loads.add(op_id, chip, cycle, stride, 0, 0, count, unit)
+            self.loads.add(op_id, chip, cycle, stride, 0, 0, count, unit)
             self.load_ready.append(last + self.system.latency["mxm_load"])
             return
         if isinstance(op, MxmMatmulOp):
@@ -359,20 +361,34 @@ class _Builder:
         if isinstance(op, SxmTransposeOp):
             # Output vector j lands one cycle after vector j-1, all after the last read.
             land = last + self.system.latency["sxm_transpose"]
-            self.row_of[op_id] = self.writes.add(op_id, chip, land, 1, dst, dst_step, op.int_field("width"))
+            self.writes.add(op_id, chip, land, 1, dst, dst_step, op.int_field("width"))
         else:
             land = cycle + _latency(op, self.system.latency)
-            self.row_of[op_id] = self.writes.add(op_id, chip, land, stride, dst, dst_step, count)
+            self.writes.add(op_id, chip, land, stride, dst, dst_step, count)
+
+    def check_form(self, op: ChipInstruction, op_id: int, cycle: int, count: int, stride: int) -> None:
+        """What the dialect's verifiers would reject, for the fields the runtime reads."""
+        problem = None
+        if cycle < 0 or count < 1 or stride < 1:
+            problem = f"needs cycle >= 0, repeat >= 1 and stride >= 1, not {cycle}, {count}, {stride}"
+        elif isinstance(op, VxmOp) and (op.op.data not in VXM_OPS or (op.op.data in VXM_BINARY) != (op.rhs_addr is not None)):
+            problem = f"'{op.op.data}' is not a VXM operation with {'two operands' if op.rhs_addr else 'one operand'}"
+        elif isinstance(op, SxmReduceOp) and op.op.data not in REDUCE_OPS:
+            problem = f"'{op.op.data}' is not a reduction ({', '.join(REDUCE_OPS)})"
+        elif isinstance(op, MxmMatmulOp) and len(op.weights) != 1:
+            problem = "a matmul multiplies by exactly one loaded tile (weights)"
+        if problem is not None:
+            raise self.error(op_id, cycle, problem)
 
     def add_transfer(self, op: SendOp | RecvOp, op_id: int, chip: int, cycle: int, stride: int, count: int) -> None:
         if isinstance(op, SendOp):
             link = self.link_id(op_id, cycle, chip, op.to.value.data, op.port.value.data)
-            self.row_of[op_id] = self.sends.add(op_id, chip, cycle, stride, 0, 0, count, link)
+            self.sends.add(op_id, chip, cycle, stride, 0, 0, count, link)
             return
         link = self.link_id(op_id, cycle, op.source.value.data, chip, op.port.value.data)
         self.recvs.add(op_id, chip, cycle, stride, 0, 0, count, link)
         dst, dst_step = op.slot_addr("dst")  # type: ignore[misc]
-        self.row_of[op_id] = self.writes.add(op_id, chip, cycle, stride, dst, dst_step, count)
+        self.writes.add(op_id, chip, cycle, stride, dst, dst_step, count)
 
     def add_host_write(self, op: PreloadOp | InputOp, op_id: int, chip: int) -> None:
         addr = op.addr.value.data
@@ -388,7 +404,7 @@ class _Builder:
                 raise self.error(op_id, 0, f"input '{name}' is {list(shape)} here but {list(self.inputs[name])} elsewhere")
             vectors = vectors_of(shape, self.lanes)
         # Host writes land before the clock starts, all at cycle 0.
-        self.row_of[op_id] = self.writes.add(op_id, chip, 0, 0, addr, 1, vectors)
+        self.writes.add(op_id, chip, 0, 0, addr, 1, vectors)
 
     def add_output(self, op: OutputOp, op_id: int, chip: int) -> None:
         name = op.tensor.data
@@ -431,7 +447,9 @@ class _Builder:
 
     def unit_id(self, op: ChipInstruction, op_id: int, chip: int, cycle: int) -> int:
         name = op.unit.data
-        if name not in self.system.unit_names(op.UNIT_KIND):
+        if op.UNIT_KIND not in self.unit_names:
+            self.unit_names[op.UNIT_KIND] = frozenset(self.system.unit_names(op.UNIT_KIND))
+        if name not in self.unit_names[op.UNIT_KIND]:
             raise self.error(op_id, cycle, f"chip {chip} has no unit '{name}'")
         return self.units.setdefault((chip, name), len(self.units))
 
@@ -458,8 +476,8 @@ class _Builder:
         return Program(
             system=self.system,
             names=self.names,
-            op_chip=np.array(self.names.chip, dtype=np.int64),
             first_issue=np.array(self.first_issue, dtype=np.int64),
+            iterations=np.array(self.iterations, dtype=np.int64),
             issues=self.issues.build(),
             reads=self.reads.build(),
             read_slot=self.read_slot,
@@ -472,12 +490,10 @@ class _Builder:
             load_ready=np.array(self.load_ready, dtype=np.int64),
             matmuls=self.matmuls.build(),
             weights_allowed=_pair_keys(weights, n_ops),
-            units=[name for _, name in self.units],
             links=links,
             link_ser=ser,
             link_delay=ser + hop,
             slot_runs=self.slot_runs,
-            row_of=np.array(self.row_of, dtype=np.int64),
             inputs=self.inputs,
             outputs=self.outputs,
             vector_instructions=self.vector_instructions,

@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from compiler.errors import LockstepError
 from runtime import c2c, mxm
 from runtime.program import Events, Program
 from runtime.search import earliest, member, pair_members
@@ -33,6 +34,7 @@ class Timeline:
 
 
 def check(program: Program) -> Timeline:
+    """Every timing promise of the program; raises BrokenPromise for the first one broken."""
     reads, writes = program.reads.expand(), program.writes.expand()
     final = program.read_final[reads.run]
     _check_sram(program, reads, final, "reads")
@@ -44,7 +46,7 @@ def check(program: Program) -> Timeline:
     # Output reads happen after the last cycle: they see every write.
     reads = replace(reads, cycle=np.where(final, cycles + 1, reads.cycle))
     matmul_load = mxm.check_tiles(program, program.matmuls.expand())
-    read_source = _check_operands(program, reads, writes, final, cycles + 2)
+    read_source = _check_operands(program, reads, writes, final, int(reads.cycle.max(initial=cycles)) + 1)
     return Timeline(cycles, reads, read_source, writes, sends, recv_source, matmul_load)
 
 
@@ -64,10 +66,11 @@ def _check_sram(program: Program, events: Events, final: np.ndarray, verb: str) 
 
 
 def _check_single_issue(program: Program, issues: Events) -> None:
-    order = np.lexsort((issues.cycle, issues.key))
-    unit, cycle = issues.key[order], issues.cycle[order]
-    twice = (unit[1:] == unit[:-1]) & (cycle[1:] == cycle[:-1])
-    if (bad := earliest(twice, cycle[1:])) is not None:
+    horizon = int(issues.cycle.max(initial=0)) + 1
+    keys = issues.key * horizon + issues.cycle
+    order = np.argsort(keys, kind="stable")
+    cycle = issues.cycle[order]
+    if (bad := earliest(np.diff(keys[order]) == 0, cycle[1:])) is not None:
         first, second = int(issues.op[order[bad]]), int(issues.op[order[bad + 1]])
         raise program.blame(second, int(cycle[bad]), f"the unit already issues {program.describe(first)} in this cycle")
 
@@ -80,7 +83,7 @@ def _locations(program: Program, events: Events) -> np.ndarray:
 def _check_operands(program: Program, reads: Events, writes: Events, final: np.ndarray, horizon: int) -> np.ndarray:
     """The operand and output promises; returns each read's write event."""
     if (program.system.chips * program.system.sram_vectors) * horizon >= _KEY_LIMIT:
-        raise OverflowError(f"{horizon} cycles on {program.system.chips} chips do not fit the runtime's int64 keys")
+        raise LockstepError(f"{horizon} cycles on {program.system.chips} chips do not fit the runtime's int64 keys")
     write_loc, read_loc = _locations(program, writes), _locations(program, reads)
     write_keys = write_loc * horizon + writes.cycle
     order = np.argsort(write_keys, kind="stable")

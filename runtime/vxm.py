@@ -27,8 +27,7 @@ BINARY: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
 
 
 def evaluate(op: str, lhs: np.ndarray, rhs: np.ndarray | None, lanes: int) -> np.ndarray:
-    # Padding lanes may hold 0/0 or exp overflow before they are zeroed: not an error.
-    with np.errstate(all="ignore"):
-        out = UNARY[op](lhs) if rhs is None else BINARY[op](lhs, rhs)
+    """A new array (never a view of lhs); callers silence numpy's warnings for padding lanes."""
+    out = UNARY[op](lhs) if rhs is None else BINARY[op](lhs, rhs)
     out[:, lanes:] = 0
     return out

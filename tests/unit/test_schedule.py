@@ -149,14 +149,20 @@ def random_program(spec: str, n: int, seed: int) -> str:
     """A random DAG of vxm ops, tile loads with their matmuls and transfers over every chip."""
     system, rng = load_system(spec), random.Random(seed)
     body, made = [], {c: [(f"%p{c}", 0)] for c in range(system.chips)}
+    free = [4] * system.chips  # every op writes 4 fresh vectors
+
+    def allocate(chip: int) -> int:
+        free[chip] += 4
+        return free[chip] - 4
+
     for c in range(system.chips):
         body.append(f"%p{c} = chip.preload core {c} at 0 dense<1.0> : tensor<4x320xf32>")
     for k in range(n):
-        chip, addr = rng.randrange(system.chips), 100 + 8 * k
+        chip = rng.randrange(system.chips)
         (a, a_addr), (b, b_addr) = rng.choice(made[chip]), rng.choice(made[chip])
         kind, stride = rng.random(), rng.choice([1, 1, 2])
         if kind < 0.5:
-            op = rng.choice(["add", "mul", "exp"])
+            op, addr = rng.choice(["add", "mul", "exp"]), allocate(chip)
             rhs = f" rhs [{b_addr}, 1] ({b})" if op != "exp" else ""
             body.append(
                 f'%v{k} = chip.vxm "{op}" core {chip} unit "vxm" repeat 4 stride {stride} lanes 320 '
@@ -164,6 +170,7 @@ def random_program(spec: str, n: int, seed: int) -> str:
             )
             made[chip].append((f"%v{k}", addr))
         elif kind < 0.8:
+            addr = allocate(chip)
             body.append(f'%l{k} = chip.mxm_load core {chip} unit "mxm" repeat 4 stride 1 src [0, 1] (%p{chip})')
             body.append(
                 f'%v{k} = chip.mxm_matmul core {chip} unit "mxm" repeat 4 stride {stride} weights (%l{k}) '
@@ -174,8 +181,8 @@ def random_program(spec: str, n: int, seed: int) -> str:
             dst = rng.choice([c for c in range(system.chips) if c != chip])
             route = system.route(chip, dst)
             flat = ", ".join(f"{l.src}, {l.dst}, {l.port}" for l in route)
-            via = ", ".join(str(50000 + 8 * k) for _ in route[1:])
-            stride = system.serialization_cycles(route[0])
+            via = ", ".join(str(allocate(link.src)) for link in route[1:])
+            stride, addr = system.serialization_cycles(route[0]), allocate(dst)
             body.append(
                 f"%v{k} = net.transfer from {chip} at {a_addr} to {dst} at {addr} repeat 4 stride {stride} "
                 f"route [{flat}] via [{via}] ({a})"
@@ -199,7 +206,7 @@ def test_random_programs_verify_and_match_the_runtime(tmp_path, spec, seed):
 
 
 def test_a_new_tile_waits_for_the_matmuls_of_the_plane_it_replaces():
-    body = ["%w = chip.preload core 0 at 0 dense<1.0> : tensor<2x320xf32>"]
+    body = ["%w = chip.preload core 0 at 0 dense<1.0> : tensor<4x320xf32>"]
     for k in range(6):  # six tiles on four planes
         body.append(f'%l{k} = chip.mxm_load core 0 unit "mxm" repeat 2 stride 1 src [0, 1] (%w)')
         body.append(f'%m{k} = chip.mxm_matmul core 0 unit "mxm" repeat 3 stride 1 weights (%l{k}) dst [{10 + 4 * k}, 1] src [0, 1] (%w)')

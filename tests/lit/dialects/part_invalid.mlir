@@ -46,7 +46,7 @@
 %a = "test.op"() : () -> !chip.token
 %g:2 = part.all_gather axis 0 over [0, 1] local tensor<2x3xf32>(%a) : !chip.token -> !chip.token, !chip.token
 // CHECK: {{//}} -----
-// CHECK-NEXT: part.all_gather needs one token per chip (2), got 1
+// CHECK-NEXT: part.all_gather needs one token per chip in (2) and out (2), got 1 in and 2 out
 
 // -----
 %x = "test.op"() : () -> tensor<2x3xf32>
@@ -59,3 +59,20 @@
 %t = part.transfer from [0, 1] to [2] local tensor<2x3xf32>(%a, %b) : !chip.token, !chip.token -> !chip.token
 // CHECK: {{//}} -----
 // CHECK-NEXT: part.transfer pairs every source chip with one destination chip
+
+// -----
+
+%a = "test.op"() : () -> !chip.token
+%b = "test.op"() : () -> !chip.token
+%r = part.all_reduce over [0, 1] local tensor<2x3xf32>(%a, %b) : !chip.token, !chip.token -> !chip.token
+
+// CHECK: {{//}} -----
+// CHECK-NEXT: part.all_reduce needs one token per chip in (2) and out (2), got 2 in and 1 out
+
+// -----
+
+%x = "test.op"() : () -> tensor<2x3xf32>
+%g = part.all_gather axis 5 over [0, 1](%x) : tensor<2x3xf32> -> tensor<2x6xf32>
+
+// CHECK: {{//}} -----
+// CHECK-NEXT: part.all_gather: axis 5 is not in [0, 2)
