@@ -22,17 +22,14 @@ from compiler.system import Link, System
 from dialects.chip import (
     VXM_TRANSCENDENTAL,
     ChipInstruction,
-    InputOp,
     JoinOp,
     MemCopyOp,
     MxmLoadOp,
     MxmMatmulOp,
-    PreloadOp,
     SxmMoveOp,
     SxmReduceOp,
     SxmTransposeOp,
     VxmOp,
-    int_of,
 )
 from dialects.net import TransferOp
 
@@ -136,7 +133,7 @@ def hop_cycles_of(op: TransferOp) -> list[int] | None:
     return None if op.hops is None else list(op.hops.get_values())
 
 
-# -- dependencies and scheduled timing -------------------------------------------
+# -- dependencies ------------------------------------------------------------------
 
 
 def producers(values: Iterable[SSAValue]) -> set[Operation]:
@@ -155,26 +152,3 @@ def producers(values: Iterable[SSAValue]) -> set[Operation]:
         elif isinstance(owner, Operation):
             found.add(owner)
     return found
-
-
-def scheduled_ready(op: Operation, system: System) -> int | None:
-    """When a scheduled op's results have all landed; None for ops that produce
-    nothing by themselves (joins, outputs). Preloads and inputs land at 0."""
-    if isinstance(op, PreloadOp | InputOp):
-        return 0
-    if isinstance(op, ChipInstruction):
-        cycle = int_of(op.cycle)
-        if cycle is None:
-            raise LockstepError(f"{op.name} on chip {op.core.value.data} has no cycle: run schedule first")
-        return ready_cycle(op, cycle, system)
-    if isinstance(op, TransferOp):
-        hop_cycles = hop_cycles_of(op)
-        if hop_cycles is None:
-            raise LockstepError(f"net.transfer from chip {op.src_core.value.data} has no hops: run schedule first")
-        return transfer_ready(hop_cycles, *repeat_of(op), route_hops(op, system))
-    return None
-
-
-def makespan(ops: Iterable[Operation], system: System) -> int:
-    """Predicted cycles of a scheduled program: the last landing or ready cycle of anything."""
-    return max((r for op in ops if (r := scheduled_ready(op, system)) is not None), default=0)

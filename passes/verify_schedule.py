@@ -122,6 +122,9 @@ class _Program:
         return slot
 
     def add(self, i: int, op: Operation) -> None:
+        core = op.properties.get("core")
+        if isinstance(core, IntegerAttr) and not 0 <= core.value.data < self.system.chips:
+            raise self.fail(i, -1, "none", f"names chip {core.value.data}, but the system has chips 0..{self.system.chips - 1}")
         if isinstance(op, PreloadOp | InputOp):
             vectors = op.data.get_shape()[0] if isinstance(op, PreloadOp) else self.extent(op)
             self.writes.add(op=i, hop=-1, chip=op.core.value.data, addr=op.addr.value.data + np.arange(vectors), cycle=0)
@@ -143,7 +146,7 @@ class _Program:
         chip, cycle = op.core.value.data, int_of(op.cycle)
         if cycle is None:
             raise self.fail(i, -1, "none", "has no issue cycle")
-        if not 0 <= chip < self.system.chips or op.unit.data not in self.system.unit_names(op.UNIT_KIND):
+        if op.unit.data not in self.system.unit_names(op.UNIT_KIND):
             raise self.fail(i, -1, cycle, f"names a unit '{op.unit.data}' that chip {chip} does not have")
         unit = self.unit_ids.setdefault((chip, op.unit.data), len(self.unit_ids))
         count, stride = repeat_of(op)

@@ -306,7 +306,8 @@ class _Builder:
         if core in self.chips_seen:
             raise LockstepError(f"two streams for chip {core}")
         self.chips_seen.add(core)
-        ops = list(stream.body.ops)
+        # An idle chip's empty body prints as `{}`, which parses back with no block at all.
+        ops = [op for block in stream.body.blocks for op in block.ops]
         # Ids first: a join may name an op further down the stream.
         for index, op in enumerate(ops):
             self.ids[op] = self.names.add(op, core, index, op.unit.data if isinstance(op, ChipInstruction) else HOST)

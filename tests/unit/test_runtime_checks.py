@@ -161,3 +161,9 @@ def test_missing_cycle():
 def test_unknown_unit():
     message = broken(corrupt(CHIP0, 'unit "vxm0"', 'unit "vxm99"'))
     assert_names(message, 0, "vxm99", 0, 2, "chip.vxm", "no unit 'vxm99'")
+
+
+def test_an_output_name_read_twice():
+    twice = corrupt(CHIP1, 'chip.output "Y"', 'chip.output "A"')
+    message = broken(chip1=twice)
+    assert_names(message, 1, "host", "end", 2, "chip.output", "output 'A' is read twice", "#6")

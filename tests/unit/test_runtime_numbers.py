@@ -224,6 +224,7 @@ def test_an_idle_program_takes_no_cycles():
     idle = stream('    %x = chip.input "X" core 0 at 0 : tensor<1xf32>')
     assert execute([idle], {"X": np.zeros(1)}).cycles == 0
     assert run(Program.from_modules([], SINGLE), {}).cycles == 0
+    assert execute([stream("")], {}).cycles == 0  # an empty body parses back with no block
 
 
 @pytest.mark.parametrize(

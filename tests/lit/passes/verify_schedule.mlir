@@ -185,3 +185,11 @@ builtin.module {
   }
 }
 // CHECK: chip 0, unit vxm0, cycle 5: chip.vxm %a (op 1 of the program) lands last, so the program takes 5 cycles, but schedule.cycles says 4
+
+// -----
+builtin.module {
+  chip.program "single" attributes {schedule.cycles = 0 : i64} {
+    %w = chip.preload core 3 at 0 dense<1.0> : tensor<2x320xf32>
+  }
+}
+// CHECK: chip 3, unit host, cycle none: chip.preload %w (op 0 of the program) names chip 3, but the system has chips 0..0
