@@ -41,7 +41,7 @@ from xdsl.dialects.builtin import (
     StringAttr,
     TensorType,
 )
-from xdsl.ir import Attribute, Dialect, ParametrizedAttribute, SSAValue, TypeAttribute
+from xdsl.ir import Attribute, Dialect, Operation, ParametrizedAttribute, SSAValue, TypeAttribute
 from xdsl.irdl import (
     IRDLOperation,
     irdl_attr_definition,
@@ -438,13 +438,18 @@ class StreamOp(IRDLOperation):
     name = "chip.stream"
     core = prop_def(IntegerAttr[I64])
     system = prop_def(StringAttr)
-    body = region_def("single_block")
+    body = region_def()  # an idle chip's stream prints as `{}` and parses back with no block
     traits = traits_def(NoTerminator())
     assembly_format = "`core` $core $system attr-dict-with-keyword $body"
 
+    def instructions(self) -> list[Operation]:
+        return [op for block in self.body.blocks for op in block.ops]
+
     def verify_(self) -> None:
+        if len(self.body.blocks) > 1:
+            raise VerifyException("chip.stream holds a single block of instructions")
         core = self.core.value.data
-        for op in self.body.ops:
+        for op in self.instructions():
             op_core = op.properties.get("core")
             if isinstance(op_core, IntegerAttr) and op_core.value.data != core:
                 raise VerifyException(f"{op.name} names core {op_core.value.data} inside the stream of core {core}")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from xdsl.dialects.builtin import DenseArrayBase, ModuleOp, i64
+from xdsl.dialects.builtin import DenseArrayBase, LocationAttr, ModuleOp, UnknownLoc, i64
 from xdsl.ir import Block, Operation, SSAValue
 
 from compiler.errors import LockstepError
@@ -80,10 +80,16 @@ class ChipBuilder:
         self.block = block
         self.sram = sram
         self.lanes = system.lanes
+        self.location: LocationAttr = UnknownLoc()
+        """Given to every op added: the ONNX node being lowered, so streams and traces name it."""
 
     def add(self, op: Operation) -> SSAValue:
-        self.block.add_op(op)
+        self.add_op(op)
         return op.results[0]
+
+    def add_op(self, op: Operation) -> None:
+        op.location = self.location
+        self.block.add_op(op)
 
     def producers(self, core: int, tokens: Tokens) -> Tokens:
         """Name many producers through one join so consumers stay readable."""

@@ -147,7 +147,8 @@ def write_streams(module: ModuleOp, directory: Path, system: System) -> list[Pat
         if isinstance(stream, StreamOp):
             path = directory / f"chip{stream.core.value.data}.mlir"
             with path.open("w") as out:
-                Printer(stream=out).print_op(ModuleOp([stream.clone()]))
+                # locations name the ONNX node of every instruction, for traces and reports
+                Printer(stream=out, print_debuginfo=True).print_op(ModuleOp([stream.clone()]))
                 out.write("\n")
             paths.append(path)
     toml = directory / "system.toml"

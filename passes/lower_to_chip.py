@@ -24,6 +24,8 @@ from xdsl.dialects.builtin import (
     DenseIntOrFPElementsAttr,
     IntegerAttr,
     ModuleOp,
+    NameLoc,
+    NoneAttr,
     StringAttr,
     TensorType,
     f32,
@@ -128,6 +130,7 @@ class Lowering:
         for arg in self.func.args:
             name = tensor_name(self.func.arg_attrs, arg.index, f"input{arg.index}")
             addr = address_of(arg, self.func)
+            self.builder.location = NameLoc(StringAttr(name), NoneAttr())
             for core in value_chips(arg):
                 token = self.builder.add(InputOp(name, core, addr, arg.type))  # type: ignore[arg-type]
                 self.env[(arg, core)] = Placed(addr, (token,))
@@ -152,6 +155,7 @@ class Lowering:
 
     # ------------------------------------------------------------ compute
     def lower(self, op: Operation) -> None:
+        self.builder.location = op.location
         if isinstance(op, tops.ConstantOp):
             return self.constant(op)
         if isinstance(op, SplitOp):
@@ -318,7 +322,6 @@ class Lowering:
         addr = self.out_addr(op)
         new.attributes[ADDR] = IntegerAttr(addr, 64)
         new.attributes[SRC_ADDR] = IntegerAttr(srcs[0].addr, 64)
-        new.location = op.location
         self.builder.add(new)
         for core, token in zip(outs, new.results):
             self.env[(op.outputs[0], core)] = Placed(addr, (token,))
@@ -328,7 +331,7 @@ class Lowering:
             name = tensor_name(self.func.res_attrs, index, f"output{index}")
             core = min(c for (v, c) in self.env if v is value)
             placed = self.at(value, core)
-            self.builder.block.add_op(OutputOp(name, core, placed.addr, value.type, placed.tokens))  # type: ignore[arg-type]
+            self.builder.add_op(OutputOp(name, core, placed.addr, value.type, placed.tokens))  # type: ignore[arg-type]
 
 
 Lowering.RULES = {

@@ -307,7 +307,7 @@ class _Builder:
             raise LockstepError(f"two streams for chip {core}")
         self.chips_seen.add(core)
         # An idle chip's empty body prints as `{}`, which parses back with no block at all.
-        ops = [op for block in stream.body.blocks for op in block.ops]
+        ops = stream.instructions()
         # Ids first: a join may name an op further down the stream.
         for index, op in enumerate(ops):
             self.ids[op] = self.names.add(op, core, index, op.unit.data if isinstance(op, ChipInstruction) else HOST)

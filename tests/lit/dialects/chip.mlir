@@ -50,3 +50,8 @@ chip.stream core 1 "fc:2" {
 // CHECK-NEXT:   %s = chip.send core 1 unit "c2c1" cycle 520 repeat 1 stride 20 to 0 port 1 src[0, 1] (%k)
 // CHECK-NEXT:   chip.output "z" core 1 at 0 : tensor<1x4xf32>(%k)
 // CHECK-NEXT: }
+
+// An idle chip's stream is empty and still round-trips and verifies.
+// RUN: lockstep-opt %S/Inputs/idle_stream.mlir | lockstep-opt | filecheck %s --check-prefix=IDLE
+// IDLE: chip.stream core 3 "fc:4" {
+// IDLE-NEXT: }

@@ -1,0 +1,1 @@
+"""Collective communication: synthesis of link-slot schedules, their lower bounds and an independent checker."""

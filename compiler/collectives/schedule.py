@@ -1,0 +1,85 @@
+"""A collective's schedule: every hop of every chunk, with its link time slot.
+
+Columnar (numpy) so a 1000-chip schedule with millions of hops stays compact.
+Conventions (also the `--export-schedule` JSON contract, see docs/network.md):
+- `participants[r]` is the system chip id of rank r; pieces are numbered by rank.
+- A hop carries one chunk (`chunk_bytes`, a whole number of vectors on the
+  wire) over directed link (src, dst, port): it occupies the link during
+  [start, end) and lands at dst at `arrive` (= end + hop latency). A chip
+  forwards a chunk only once it has fully arrived.
+- `sources` (CSR: `sources_ptr`, `sources_idx`, ranks) are the chips whose
+  contributions the hop's data carries: one chip for a gathered piece, several
+  for a partial sum. A chip may add partial sums of one chunk whose sources
+  are disjoint; reductions take no link time.
+- Ownership of chunk c (count = chunk_count, N = len(participants), k = count / N):
+  all-gather: starts on rank c // k, ends everywhere. reduce-scatter: every rank
+  starts with its contribution to every chunk; ends on rank c // k summed over
+  all ranks. all-reduce: every chunk ends everywhere summed. all-to-all:
+  chunk (i*N + j)*k' + n goes from rank i to rank j (k' = count / N^2).
+  broadcast: every chunk starts on rank 0 and ends everywhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+KINDS = ("all-reduce", "all-gather", "reduce-scatter", "all-to-all", "broadcast")
+
+
+@dataclass
+class Hops:
+    src: np.ndarray
+    dst: np.ndarray
+    port: np.ndarray
+    start: np.ndarray
+    end: np.ndarray
+    arrive: np.ndarray
+    chunk: np.ndarray
+    sources_ptr: np.ndarray
+    sources_idx: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.src)
+
+    def sources(self, hop: int) -> np.ndarray:
+        return self.sources_idx[self.sources_ptr[hop] : self.sources_ptr[hop + 1]]
+
+
+class HopsBuilder:
+    """Appends hops into growable Python lists, then freezes them into arrays once."""
+
+    def __init__(self) -> None:
+        self._cols: list[list[int]] = [[] for _ in range(7)]
+        self._sources: list[int] = []
+        self._ptr: list[int] = [0]
+
+    def add(self, src: int, dst: int, port: int, start: int, end: int, arrive: int, chunk: int,
+            sources: list[int] | np.ndarray) -> None:
+        for col, value in zip(self._cols, (src, dst, port, start, end, arrive, chunk)):
+            col.append(value)
+        self._sources.extend(int(s) for s in sources)
+        self._ptr.append(len(self._sources))
+
+    def build(self) -> Hops:
+        src, dst, port, start, end, arrive, chunk = (np.asarray(c, dtype=np.int64) for c in self._cols)
+        return Hops(src, dst, port, start, end, arrive, chunk,
+                    np.asarray(self._ptr, dtype=np.int64), np.asarray(self._sources, dtype=np.int64))
+
+
+@dataclass
+class CollectiveSchedule:
+    kind: str
+    participants: tuple[int, ...]
+    bytes_per_chip: int
+    chunk_count: int
+    chunk_bytes: int
+    hops: Hops
+    algorithm: str
+    synthesis_seconds: float = 0.0
+    notes: dict = field(default_factory=dict)
+
+    @property
+    def cycles(self) -> int:
+        return int(self.hops.arrive.max()) if len(self.hops) else 0

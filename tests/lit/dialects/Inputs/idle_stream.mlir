@@ -1,0 +1,2 @@
+chip.stream core 3 "fc:4" {
+}
