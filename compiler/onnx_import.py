@@ -2,6 +2,9 @@
 
 Every op keeps its ONNX node name as a `NameLoc`, function arguments and results
 carry `{tops.name = "<onnx name>"}`, initializers become `tops.constant`.
+Shape computations that exporters emit (Shape, Gather, Concat, Cast, ... on
+values whose shapes are static, and integer arithmetic) are evaluated here, so
+Reshape sees a constant target; Flatten, Squeeze and Unsqueeze become reshapes.
 Shapes must be static (an input's unknown dimensions are fixed with
 `shape_overrides`), and only float32 tensors are accepted. Anything the
 importer cannot represent raises `LockstepError` with one sentence naming it.
@@ -16,6 +19,7 @@ import numpy as np
 import onnx
 from google.protobuf.message import DecodeError
 from onnx import AttributeProto, TensorProto, numpy_helper
+from onnx.reference import ReferenceEvaluator
 from xdsl.builder import Builder
 from xdsl.dialects import func
 from xdsl.dialects.builtin import (
@@ -217,6 +221,94 @@ def _constant(imp: Importer, node: Node) -> None:
     imp.constants[node.proto.output[0]] = (array, node.name)
 
 
+def _evaluate(node: Node, arrays: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """The outputs of one ONNX node on numpy arrays, by the onnx reference implementation."""
+    feeds = {name: array for name, array in zip(node.proto.input, arrays) if name}
+    evaluator = ReferenceEvaluator(node.proto, opsets={"": node.opset})
+    return [np.asarray(out) for out in evaluator.run(None, feeds)]
+
+
+def _shape_of_input(imp: Importer, node: Node) -> tuple[int, ...]:
+    """The static shape of a node's first input, run-time value or constant."""
+    name = node.proto.input[0]
+    if name in imp.constants:
+        return tuple(imp.constants[name][0].shape)
+    return tops.shape_of(imp.value(name, node.describe()))
+
+
+def _shape(imp: Importer, node: Node) -> None:
+    """Shape of a value: a constant, since every shape is static here."""
+    shape = np.array(_shape_of_input(imp, node), dtype=np.int64)
+    start, end = int(node.attrs.get("start", 0)), node.attrs.get("end")
+    imp.constants[node.proto.output[0]] = (shape[start : None if end is None else int(end)], node.name)
+
+
+def _size(imp: Importer, node: Node) -> None:
+    size = np.array(int(np.prod(_shape_of_input(imp, node), dtype=int)), dtype=np.int64)
+    imp.constants[node.proto.output[0]] = (size, node.name)
+
+
+def _fold(imp: Importer, node: Node) -> None:
+    """A shape-computation op on constants becomes constants."""
+    arrays = []
+    for name in node.proto.input:
+        if name and name not in imp.constants:
+            raise LockstepError(
+                f"{node.describe()} is only supported on constants (shape computations),"
+                f" but '{name}' is computed at run time"
+            )
+        arrays.append(imp.constants[name][0] if name else None)
+    for name, array in zip(node.proto.output, _evaluate(node, arrays)):
+        if name:
+            imp.constants[name] = (array, node.name)
+
+
+def _view(imp: Importer, node: Node) -> list[SSAValue] | None:
+    """Flatten, Squeeze and Unsqueeze only change the shape: a reshape (folded on constants)."""
+    if all(not name or name in imp.constants for name in node.proto.input):
+        return _fold(imp, node)
+    x = imp.value(node.proto.input[0], node.describe())
+    arrays = [np.zeros(tops.shape_of(x), np.float32)]
+    for name in node.proto.input[1:]:  # axes (Squeeze/Unsqueeze from opset 13)
+        arrays.append(imp.constant(name, node.describe()) if name else None)
+    (shaped,) = _evaluate(node, arrays)
+    return [imp.emit(tops.ReshapeOp(x, list(shaped.shape)), node.name)]
+
+
+def _cast(imp: Importer, node: Node) -> list[SSAValue] | None:
+    """Cast of constants is evaluated; a cast of a (float32) run-time value to float32 is the value."""
+    source = node.proto.input[0]
+    if source in imp.constants and source not in imp.values:
+        return _fold(imp, node)
+    if int(node.attrs.get("to", 0)) != TensorProto.FLOAT:
+        to = TensorProto.DataType.Name(int(node.attrs.get("to", 0)))
+        raise LockstepError(f"{node.describe()} casts a run-time value to {to}; only float32 tensors are supported")
+    return [imp.value(source, node.describe())]
+
+
+def _expand(imp: Importer, node: Node) -> list[SSAValue] | None:
+    """Expand of constants is evaluated; of a run-time value it is a broadcast."""
+    if all(name in imp.constants and name not in imp.values for name in node.proto.input):
+        return _fold(imp, node)
+    x = imp.value(node.proto.input[0], node.describe())
+    request = imp.constant(node.proto.input[1], node.describe()).astype(np.int64).reshape(-1).tolist()
+    try:
+        shape = list(np.broadcast_shapes(tops.shape_of(x), tuple(request)))
+    except ValueError:
+        raise LockstepError(f"{node.describe()}: {tops.fmt(tops.shape_of(x))} does not expand to {request}") from None
+    return [imp.emit(tops.BroadcastOp(x, shape), node.name)]
+
+
+# ops that compute shapes: evaluated on constants at import time
+SHAPE_OPS: dict[str, Converter] = {
+    "Shape": _shape,
+    "Size": _size,
+    "Cast": _cast,
+    "Expand": _expand,
+    **{op: _fold for op in ("Concat", "ConstantOfShape", "Equal", "Gather", "Range", "Slice", "Where")},
+}
+
+
 CONVERTERS: dict[str, Converter] = {
     "MatMul": _matmul,
     "Gemm": _gemm,
@@ -233,6 +325,10 @@ CONVERTERS: dict[str, Converter] = {
     "Transpose": _transpose,
     "Identity": _identity,
     "Constant": _constant,
+    "Flatten": _view,
+    "Squeeze": _view,
+    "Unsqueeze": _view,
+    **SHAPE_OPS,
 }
 
 
@@ -368,8 +464,16 @@ def import_proto(model: onnx.ModelProto, shape_overrides: dict[str, list[int]] |
     return ModuleOp([main])
 
 
+def _integer_constants(imp: Importer, node: Node) -> bool:
+    """Whether every input of the node is an integer constant: a shape computation to evaluate."""
+    names = [name for name in node.proto.input if name]
+    return bool(names) and all(name in imp.constants and imp.constants[name][0].dtype.kind in "iub" for name in names)
+
+
 def _convert(imp: Importer, node: Node) -> list[SSAValue] | None:
     try:
+        if _integer_constants(imp, node):
+            return _fold(imp, node)
         return CONVERTERS[node.proto.op_type](imp, node)
     except LockstepError:
         raise

@@ -221,9 +221,9 @@ class PartitionPass(ModulePass):
             raise LockstepError(f"cannot partition over {self.chips} chips: system '{spec}' has {system.chips}")
         chips = tuple(range(self.chips))
         func = main_function(op)
-        if self.strategy == "tensor":
+        if self.strategy == "tensor" and self.chips > 1:
             tensor_parallel(func, chips)
-        elif self.strategy == "pipeline":
+        elif self.strategy == "pipeline" and self.chips > 1:
             pipeline_stages(func, chips)
         else:
             for inner in func.body.block.ops:

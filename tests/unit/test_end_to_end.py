@@ -114,3 +114,12 @@ def test_compile_dumps_every_pass(capsys, tmp_path):
         assert any(name.endswith(f"-{step}.mlir") for name in names), step
     err = capsys.readouterr().err
     assert "IR Dump After partition" in err and 'loc("/fc1/Gemm")' in err
+
+
+MLP_TORCH = ROOT / "examples" / "mlp_torch.onnx"  # written by examples/export_torch_mlp.py (torch.onnx.export)
+
+
+@pytest.mark.parametrize("chips", [1, 2, 4, 8])
+@pytest.mark.parametrize("strategy", ["tensor", "pipeline"])
+def test_torch_exported_mlp_matches_onnxruntime(capsys, chips, strategy):
+    assert_matches(run_json(capsys, str(MLP_TORCH), "--chips", str(chips), "--strategy", strategy))

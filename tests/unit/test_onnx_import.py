@@ -360,3 +360,169 @@ def test_inconsistent_shapes_are_reported():
     m = model([helper.make_node("MatMul", ["a", "b"], ["y"], name="mm")], {"a": [2, 3], "b": [4, 5]}, {"y": [2, 5]})
     message = error_of(m)
     assert "mm" in message or "MatMul" in message
+
+
+# ------------------------------------------- what framework exporters emit
+
+
+def _int64(*values: int) -> np.ndarray:
+    return np.array(values, np.int64)
+
+
+# name -> (model, input shape overrides): the op forms torch.onnx.export writes around an MLP
+EXPORTER_CASES = {
+    # legacy exporter, nn.Flatten: Flatten(axis=1); opset 11 form too
+    "flatten": (
+        model([helper.make_node("Flatten", ["x"], ["y"], axis=1)], {"x": [2, 3, 4]}, {"y": [2, 12]}),
+        {},
+    ),
+    "flatten_opset11_negative_axis": (
+        model([helper.make_node("Flatten", ["x"], ["y"], axis=-1)], {"x": [2, 3, 4]}, {"y": [6, 4]}, opset=11),
+        {},
+    ),
+    # legacy exporter, x.view(x.size(0), -1) with a dynamic batch:
+    # Shape -> Gather -> Unsqueeze -> Concat -> Reshape, and Unsqueeze/Squeeze on the result
+    "legacy_view_of_symbolic_batch": (
+        model(
+            [
+                helper.make_node("Shape", ["x"], ["s"]),
+                helper.make_node("Constant", [], ["zero"], value=numpy_helper.from_array(np.array(0, np.int64))),
+                helper.make_node("Gather", ["s", "zero"], ["n"], axis=0),
+                helper.make_node("Constant", [], ["axes"], value=numpy_helper.from_array(_int64(0))),
+                helper.make_node("Unsqueeze", ["n", "axes"], ["n1"]),
+                helper.make_node("Constant", [], ["minus1"], value=numpy_helper.from_array(_int64(-1))),
+                helper.make_node("Concat", ["n1", "minus1"], ["target"], axis=0),
+                helper.make_node("Reshape", ["x", "target"], ["flat"], allowzero=0),
+                helper.make_node("MatMul", ["flat", "w"], ["m"]),
+                helper.make_node("Unsqueeze", ["m", "axes1"], ["u"]),
+                helper.make_node("Squeeze", ["u", "axes1"], ["y"]),
+            ],
+            {"x": ["batch", 1, 4, 3]},
+            {"y": ["batch", 5]},
+            {"w": weights(12, 5), "axes1": _int64(1)},
+        ),
+        {"x": [3, 1, 4, 3]},
+    ),
+    # dynamo exporter with optimize=False and a dynamic batch: Shape(start, end) -> Squeeze,
+    # a Reshape of the int64 shape itself, integer arithmetic and Cast
+    "dynamo_unoptimised_shape_chain": (
+        model(
+            [
+                helper.make_node("Shape", ["x"], ["n"], start=0, end=1),
+                helper.make_node("Squeeze", ["n"], ["n0"]),
+                helper.make_node("Constant", [], ["one"], value=numpy_helper.from_array(_int64(1))),
+                helper.make_node("Reshape", ["n0", "one"], ["n1"]),
+                helper.make_node("Size", ["x"], ["size"]),
+                helper.make_node("Div", ["size", "n0"], ["rest"]),
+                helper.make_node("Reshape", ["rest", "one"], ["rest1"]),
+                helper.make_node("Concat", ["n1", "rest1"], ["target"], axis=0),
+                helper.make_node("Reshape", ["x", "target"], ["flat"]),
+                helper.make_node("Cast", ["flat"], ["c"], to=TensorProto.FLOAT),
+                helper.make_node("Cast", ["scale64"], ["scale"], to=TensorProto.FLOAT),
+                helper.make_node("Mul", ["c", "scale"], ["y"]),
+            ],
+            {"x": ["batch", 2, 3]},
+            {"y": ["batch", 6]},
+            {"scale64": np.array([2.0], np.float64)},
+        ),
+        {"x": [4, 2, 3]},
+    ),
+    "expand_run_time_value": (
+        model(
+            [helper.make_node("Expand", ["x", "shape"], ["y"])],
+            {"x": [3, 1]},
+            {"y": [2, 3, 4]},
+            {"shape": _int64(2, 1, 4)},
+        ),
+        {},
+    ),
+    "expand_constant": (
+        model(
+            [
+                helper.make_node("ConstantOfShape", ["shape"], ["ones"], value=numpy_helper.from_array(
+                    np.array([1.5], np.float32))),
+                helper.make_node("Expand", ["b", "shape"], ["bb"]),
+                helper.make_node("Add", ["ones", "bb"], ["s"]),
+                helper.make_node("Add", ["x", "s"], ["y"]),
+            ],
+            {"x": [2, 3]},
+            {"y": [2, 3]},
+            {"shape": _int64(2, 3), "b": weights(3)},
+        ),
+        {},
+    ),
+}
+
+
+def _fixed(m: onnx.ModelProto, overrides: dict[str, list[int]]) -> onnx.ModelProto:
+    """The model with its symbolic input dimensions fixed, for onnxruntime and random_feeds."""
+    fixed = onnx.ModelProto()
+    fixed.CopyFrom(m)
+    for v in fixed.graph.input:
+        for dim, size in zip(v.type.tensor_type.shape.dim, overrides.get(v.name, [])):
+            dim.Clear()
+            dim.dim_value = size
+    return fixed
+
+
+@pytest.mark.parametrize("name", EXPORTER_CASES)
+def test_exporter_forms_match_onnxruntime_before_and_after_normalise(name):
+    m, overrides = EXPORTER_CASES[name]
+    feeds = random_feeds(_fixed(m, overrides))
+    expected = run_onnxruntime(m, feeds)
+    module = load(m, **overrides)
+    imported = evaluate(module, feeds)
+    NormalisePass().apply(Context(), module)
+    module.verify()
+    normalised = evaluate(module, feeds)
+    for out, value in expected.items():
+        np.testing.assert_allclose(imported[out], value, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(normalised[out], value, rtol=1e-5, atol=1e-6)
+
+
+def test_shape_computations_leave_no_ops_behind():
+    m, overrides = EXPORTER_CASES["legacy_view_of_symbolic_batch"]
+    ops = ops_of(load(m, **overrides))
+    # Shape/Gather/Unsqueeze/Concat are evaluated: only the data path remains
+    assert [type(op) for op in ops] == [tops.ReshapeOp, tops.ConstantOp, tops.MatmulOp, tops.ReshapeOp, tops.ReshapeOp]
+    assert [tops.shape_of(op.result) for op in ops if isinstance(op, tops.ReshapeOp)] == [(3, 12), (3, 1, 5), (3, 5)]
+    m, overrides = EXPORTER_CASES["dynamo_unoptimised_shape_chain"]
+    ops = ops_of(load(m, **overrides))
+    assert [type(op) for op in ops] == [tops.ReshapeOp, tops.ConstantOp, tops.MulOp]  # the float32 Cast is the value
+    assert tops.shape_of(ops[0].result) == (4, 6)
+
+
+def test_flatten_is_a_reshape_named_after_its_node():
+    m = model([helper.make_node("Flatten", ["x"], ["y"], name="/f/Flatten")], {"x": [1, 1, 28, 28]}, {"y": [1, 784]})
+    (op,) = ops_of(load(m))
+    assert isinstance(op, tops.ReshapeOp) and tops.shape_of(op.result) == (1, 784) and location(op) == "/f/Flatten"
+
+
+def test_shape_op_on_run_time_data_is_rejected():
+    m = model(
+        [helper.make_node("Gather", ["x", "i"], ["y"], name="g", axis=0)], {"x": [4, 3]}, {"y": [2, 3]},
+        {"i": _int64(0, 2)},
+    )
+    assert error_of(m) == (
+        "node 'g' (op Gather) is only supported on constants (shape computations), but 'x' is computed at run time"
+    )
+
+
+def test_cast_of_run_time_value_to_integer_is_rejected():
+    m = model([helper.make_node("Cast", ["x"], ["y"], name="c", to=TensorProto.INT64)], {"x": [2]}, {"y": [2]})
+    m.graph.output[0].type.tensor_type.elem_type = TensorProto.INT64
+    assert error_of(m) == "node 'c' (op Cast) casts a run-time value to INT64; only float32 tensors are supported"
+
+
+def test_torch_export_matches_onnxruntime():
+    """examples/mlp_torch.onnx, written by torch.onnx.export (dynamo, opset 18): Gemm/Relu only."""
+    m = onnx.load(EXAMPLES / "mlp_torch.onnx", load_external_data=False)
+    assert [n.op_type for n in m.graph.node] == ["Gemm", "Relu", "Gemm", "Relu", "Gemm"]
+    assert not any(t.data_location == TensorProto.EXTERNAL for t in m.graph.initializer)  # one self-contained file
+    feeds = {"input": weights(1, 784)}
+    expected = run_onnxruntime(m, feeds)["output"]
+    module = import_model(EXAMPLES / "mlp_torch.onnx")
+    gemms = [op for op in ops_of(module) if isinstance(op, tops.GemmOp)]
+    assert [location(op) for op in gemms] == ["node_linear", "node_linear_1", "node_linear_2"]
+    NormalisePass().apply(Context(), module)
+    np.testing.assert_allclose(evaluate(module, feeds)["output"], expected, rtol=1e-4, atol=1e-5)
