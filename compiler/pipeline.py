@@ -16,7 +16,7 @@ from compiler.errors import LockstepError
 from compiler.onnx_import import import_model
 from compiler.registry import lockstep_dialects, lockstep_passes
 from compiler.system import System, load_system
-from dialects.chip import ChipInstruction, ProgramOp, StreamOp
+from dialects.chip import ChipInstruction, ProgramOp
 from dialects.net import TransferOp
 from dialects.part import SRAM_TOP
 from passes.partition import STRATEGIES
@@ -119,6 +119,3 @@ def write_program(compiled: Compiled, directory: Path) -> None:
     write_streams(compiled.module, directory, compiled.system)
     (directory / "report.json").write_text(json.dumps(compiled.report, indent=2) + "\n")
 
-
-def streams(module: ModuleOp) -> list[StreamOp]:
-    return [op for op in module.ops if isinstance(op, StreamOp)]

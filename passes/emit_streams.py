@@ -79,6 +79,7 @@ def _hop_ops(op: TransferOp, system: System, attrs: _Attrs) -> list[tuple[int, C
         landed = start + hop.transit
         fields = {"from": a, "port": port, "dst_addr": buffers[h + 1], "dst_step": 1}
         recv = attrs.c2c(RecvOp, b, f"c2c_from{a}_p{port}", landed, repeat, fields)
+        send.location = recv.location = op.location  # the ONNX node whose data this moves
         out += [(a, send, start), (b, recv, landed)]
         tokens = [recv.result]
     return out
