@@ -95,7 +95,7 @@ def compile_model(model: str | Path, options: CompileOptions, dumper: PassDumper
     if options.strategy not in STRATEGIES:
         raise LockstepError(f"unknown strategy '{options.strategy}'; choose one of {', '.join(STRATEGIES)}")
     system = load_system(options.system, options.chips, options.topology)
-    chips = options.chips or (1 if options.system is None and options.topology is None else system.chips)
+    chips = options.chips or (1 if options.system is None and options.topology is None else len(system.alive_chips()))
     module = import_model(model, options.shapes or None)
     figures: dict = {}
 

@@ -217,9 +217,12 @@ class PartitionPass(ModulePass):
             raise LockstepError(f"unknown partition strategy '{self.strategy}'; choose one of {', '.join(STRATEGIES)}")
         spec = self.system or ("single" if self.chips == 1 else f"fc:{self.chips}")
         system = load_system(spec)
-        if self.chips > system.chips:
-            raise LockstepError(f"cannot partition over {self.chips} chips: system '{spec}' has {system.chips}")
-        chips = tuple(range(self.chips))
+        alive = system.alive_chips()
+        if self.chips > len(alive):
+            raise LockstepError(
+                f"cannot partition over {self.chips} chips: system '{spec}' has {len(alive)} in service"
+            )
+        chips = tuple(alive[: self.chips])
         func = main_function(op)
         if self.strategy == "tensor" and self.chips > 1:
             tensor_parallel(func, chips)

@@ -10,7 +10,7 @@ import compiler.system
 from compiler.errors import LockstepError
 from compiler.system import Link, System, load_system, presets
 
-PRESETS = ["node8", "ring8", "single", "torus4x4"]
+PRESETS = ["dragonfly72", "node8", "ring8", "single", "torus4x4", "torus4x4x4"]
 
 
 def toml_with(topology: str) -> str:
@@ -52,7 +52,11 @@ def test_presets_are_listed():
 
 
 @pytest.mark.parametrize(
-    "name, chips, topology, links", [("single", 1, "fc:1", 0), ("node8", 8, "fc:8", 56), ("ring8", 8, "ring:8", 16), ("torus4x4", 16, "torus:4x4", 64)]
+    "name, chips, topology, links",
+    [
+        ("single", 1, "fc:1", 0), ("node8", 8, "fc:8", 56), ("ring8", 8, "ring:8", 16), ("torus4x4", 16, "torus:4x4", 64),
+        ("torus4x4x4", 64, "torus:4x4x4", 384), ("dragonfly72", 72, "dragonfly:a=8,h=4,g=9", 9 * 8 * 7 + 72 * 4),
+    ],
 )
 def test_preset_loads(name, chips, topology, links):
     system = load_system(name)
@@ -266,7 +270,7 @@ def test_disjoint_routes_use_parallel_links_and_stop_at_k():
 
 
 def test_unknown_preset_lists_the_presets():
-    with pytest.raises(LockstepError, match=r"unknown system preset 'nope' \(presets: node8, ring8, single, torus4x4"):
+    with pytest.raises(LockstepError, match=r"unknown system preset 'nope' \(presets: dragonfly72, node8, ring8, single, torus4x4, torus4x4x4"):
         load_system("nope")
 
 
@@ -392,3 +396,413 @@ def test_route_cache_is_bounded(monkeypatch):
         for dst in range(8):
             assert len(system.route(src, dst)) == min((dst - src) % 8, (src - dst) % 8)
         assert len(system._trees) <= 2
+
+
+# -- Dragonfly -------------------------------------------------------------------
+
+DRAGONFLIES = [(8, 4, 9), (8, 4, 33), (4, 2, 5), (4, 3, 6), (4, 3, 4), (4, 2, 2), (2, 2, 3), (3, 1, 1)]
+
+
+def dragonfly(a: int, h: int, g: int) -> System:
+    return load_system(f"dragonfly:a={a},h={h},g={g}")
+
+
+def group_pair_links(system: System, a: int) -> dict[tuple[int, int], list[Link]]:
+    """Global links by (group, other group), one direction each (lower group first)."""
+    pairs: dict[tuple[int, int], list[Link]] = {}
+    for link in system.links:
+        if link.cls == "global" and link.src // a < link.dst // a:
+            pairs.setdefault((link.src // a, link.dst // a), []).append(link)
+    return pairs
+
+
+@pytest.mark.parametrize("a, h, g", DRAGONFLIES)
+def test_dragonfly_degrees(a, h, g):
+    system = dragonfly(a, h, g)
+    assert (system.chips, system.topology_kind, system.dims) == (a * g, "dragonfly", (a, h, g))
+    for chip in range(system.chips):
+        out = system.links_from(chip)
+        local = [l.dst for l in out if l.cls == "local"]
+        assert sorted(local) == [c for c in range(chip // a * a, chip // a * a + a) if c != chip]
+        glob = [l for l in out if l.cls == "global"]
+        assert len(glob) <= h
+        assert all(l.dst // a != chip // a for l in glob)
+        if g > 1 and (a * h) % (g - 1) == 0:
+            assert len(glob) == h, "every global port is used when the groups share them evenly"
+
+
+@pytest.mark.parametrize("a, h, g", DRAGONFLIES)
+def test_dragonfly_group_pairs_are_joined_evenly(a, h, g):
+    pairs = group_pair_links(dragonfly(a, h, g), a)
+    assert sorted(pairs) == [(x, y) for x in range(g) for y in range(x + 1, g)]
+    counts = {len(links) for links in pairs.values()}
+    if g > 1:
+        share = a * h // (g - 1)
+        assert counts <= {share, share + 1}
+
+
+def test_palm_tree_has_one_link_per_group_pair():
+    system = dragonfly(8, 4, 33)
+    assert {len(links) for links in group_pair_links(system, 8).values()} == {1}
+    assert compiler.system.dragonfly_slot_offsets(8, 4, 33) == list(range(1, 33))
+    # group G's chip i, port p leads to group G + 4i + p + 1
+    assert [l.dst // 8 for l in system.links_from(8 * 5 + 2) if l.cls == "global"] == [(5 + 4 * 2 + p + 1) % 33 for p in range(4)]
+
+
+def test_parallel_group_links_use_different_chips():
+    system = dragonfly(8, 4, 9)
+    assert compiler.system.dragonfly_slot_offsets(8, 4, 9) == list(range(1, 9)) * 4
+    for links in group_pair_links(system, 8).values():
+        assert len(links) == 4
+        assert len({l.src for l in links}) == len({l.dst for l in links}) == 4
+
+
+@pytest.mark.parametrize("a, h, g, diameter", [(8, 4, 9, 3), (8, 4, 33, 3), (16, 4, 65, 3), (4, 3, 6, 3), (4, 2, 2, 2), (3, 1, 1, 1)])
+def test_dragonfly_diameter(a, h, g, diameter):
+    assert dragonfly(a, h, g).diameter() == diameter
+
+
+@pytest.mark.parametrize("a, h, g", [(4, 2, 5), (4, 3, 6), (2, 2, 3)])
+def test_dragonfly_distances_match_a_plain_bfs(a, h, g):
+    system = dragonfly(a, h, g)
+    longest = 0
+    for src in range(system.chips):
+        hops = bfs_hops(system, src)
+        longest = max(longest, max(hops.values()))
+        for dst in range(system.chips):
+            path = system.route(src, dst)
+            assert_path(system, path, src, dst)
+            assert len(path) == hops[dst] == system.distance(src, dst)
+    assert system.diameter() == longest  # the diameter only searches from group 0
+
+
+def test_dragonfly_classes_default_to_the_c2c_numbers():
+    system = load_system("node8@dragonfly:a=4,h=2,g=3")
+    c2c = system.link_classes["c2c"]
+    for name in ("local", "global"):
+        assert (system.link_classes[name].bytes_per_cycle, system.link_classes[name].hop_latency) == (c2c.bytes_per_cycle, c2c.hop_latency)
+    assert system.spec == "node8@dragonfly:a=4,h=2,g=3"
+    assert load_system(system.spec) == system
+
+
+def test_dragonfly_classes_from_toml():
+    text = toml_with('kind = "dragonfly"\na = 4\nh = 2\ng = 5\n').replace(
+        "[topology]", "[link_classes.global]\nbytes_per_cycle = 6.4\nhop_latency = 900\n\n[topology]"
+    )
+    system = System.from_toml(text)
+    local, glob = system.link(0, 1), next(l for l in system.links_from(0) if l.cls == "global")
+    assert (system.serialization_cycles(local), system.hop_latency(local)) == (77, 450)  # local copies c2c
+    assert (system.serialization_cycles(glob), system.hop_latency(glob)) == (200, 900)
+    assert System.from_toml(system.to_toml()) == system
+    assert system.chips == 20
+
+
+def test_a_dragonfly_chip_count_changes_the_groups():
+    system = load_system("dragonfly72", chips=16)
+    assert (system.topology, system.spec) == ("dragonfly:a=8,h=4,g=2", "dragonfly72@dragonfly:a=8,h=4,g=2")
+    with pytest.raises(LockstepError, match="12 chips do not make whole groups of 8"):
+        load_system("dragonfly72", chips=12)
+
+
+def test_dragonfly72_preset():
+    system = load_system("dragonfly72")
+    assert (system.topology, system.dims, system.diameter()) == ("dragonfly:a=8,h=4,g=9", (8, 4, 9), 3)
+    assert set(system.link_classes) == {"local", "global"}
+    assert load_system("dragonfly72", topology="torus:4x4").links[0].cls == "local"
+
+
+@pytest.mark.parametrize(
+    "kwargs, topology",
+    [
+        ({"topology": "dragonfly:a=8,h=4,g=33"}, "dragonfly:a=8,h=4,g=33"),
+        ({"topology": "dragonfly:g=33,h=4,a=8"}, "dragonfly:a=8,h=4,g=33"),
+        ({"topology": "dragonfly:a=8,h=4"}, "dragonfly:a=8,h=4,g=33"),
+        ({"topology": "dragonfly:a=4,h=2", "chips": 12}, "dragonfly:a=4,h=2,g=3"),
+        ({"spec": "dragonfly:a=2,h=1,g=3"}, "dragonfly:a=2,h=1,g=3"),
+    ],
+)
+def test_load_a_dragonfly(kwargs, topology):
+    system = load_system(**kwargs)
+    assert (system.topology, system.spec) == (topology, topology)
+    assert load_system(system.spec) == system
+    assert System.from_toml(system.to_toml()) == system
+
+
+@pytest.mark.parametrize(
+    "topology, message",
+    [
+        ("dragonfly", "needs its sizes"),
+        ("dragonfly:a=8", "needs a .* and h"),
+        ("dragonfly:a=8,h=4,g=34", "g can be at most 33, not 34"),
+        ("dragonfly:a=8,h=4,x=3", "unknown size 'x'"),
+        ("dragonfly:a=8,a=4,h=1", "gives 'a' twice"),
+        ("dragonfly:a=0,h=4", "a and h must be at least 1"),
+    ],
+)
+def test_bad_dragonfly(topology, message):
+    with pytest.raises(LockstepError, match=message):
+        load_system(topology=topology)
+
+
+@pytest.mark.parametrize(
+    "topology, message",
+    [
+        ('kind = "dragonfly"\na = 4\nh = 2\ng = 3\nchips = 13\n', "has 12 chips but 13 chips were asked for"),
+        ('kind = "dragonfly"\nh = 2\n', "missing key 'a' in \\[topology\\]"),
+        ('kind = "dragonfly"\na = 4\nh = 2\ndims = [4]\n', "not dims"),
+        ('kind = "torus"\nchips = 4\na = 4\n', "'a' in \\[topology\\] is only for"),
+    ],
+)
+def test_bad_dragonfly_toml(topology, message):
+    with pytest.raises(LockstepError, match=message):
+        from_topology(topology)
+
+
+def test_dragonfly_needs_its_classes():
+    text = toml_with('kind = "dragonfly"\na = 2\nh = 1\n').replace("[topology]", "[link_classes.slow]\nbytes_per_cycle = 4\nhop_latency = 9\n\n[topology]")
+    with pytest.raises(LockstepError, match=r"needs \[link_classes.local\] and \[link_classes.global\]"):
+        System.from_toml(text)
+
+
+# -- generated links are symmetric; metadata ---------------------------------------
+
+
+@pytest.mark.parametrize("spec", ["node8", "ring8", "torus:3x4", "torus4x4x4", "dragonfly:a=4,h=3,g=4", "dragonfly72"])
+def test_links_are_symmetric(spec):
+    system = load_system(spec)
+    assert sorted(system.links) == sorted(Link(l.dst, l.src, l.port, l.cls) for l in system.links)
+
+
+@pytest.mark.parametrize(
+    "spec, kind, dims",
+    [
+        ("node8", "fc", (8,)), ("ring8", "ring", (8,)), ("torus4x4", "torus", (4, 4)), ("torus:8x8x8", "torus", (8, 8, 8)),
+        ("dragonfly:a=8,h=4,g=9", "dragonfly", (8, 4, 9)),
+    ],
+)
+def test_topology_metadata(spec, kind, dims):
+    system = load_system(spec)
+    assert (system.topology_kind, system.dims) == (kind, dims)
+
+
+def test_explicit_metadata():
+    system = from_topology('kind = "explicit"\nchips = 3\nlinks = [[0, 1], [1, 2]]\n')
+    assert (system.topology_kind, system.dims) == ("explicit", ())
+
+
+# -- non-minimal routes ------------------------------------------------------------
+
+
+def test_torus_routes_with_slack_go_the_long_way():
+    system = load_system("torus:4x4")
+    assert [len(p) for p in system.routes(0, 1, 8, slack=0)] == [1]
+    paths = system.routes(0, 1, 8, slack=2)
+    assert len(paths) == 4 and sorted(len(p) for p in paths) == [1, 3, 3, 3]
+    for path in paths:
+        assert_path(system, path, 0, 1)
+
+
+def test_dragonfly_routes_with_slack_pass_through_other_groups():
+    system = dragonfly(8, 4, 33)
+    src, dst = 0, 8 * 12 + 5
+    assert len(system.routes(src, dst, 4, slack=0)) == 1  # one global link per group pair
+    paths = system.routes(src, dst, 4, slack=2)
+    assert len(paths) == 4 and paths[0] == system.route(src, dst)
+    used = [link for path in paths for link in path]
+    assert len(used) == len(set(used))
+    for path in paths[1:]:
+        assert_path(system, path, src, dst)
+        groups = {link.dst // 8 for link in path}
+        assert groups - {0, 12}, "a non-minimal path visits an intermediate group (Valiant)"
+        assert len(path) <= system.distance(src, dst) + 2
+
+
+# -- failures ----------------------------------------------------------------------
+
+
+def test_failed_links_and_chips_are_avoided():
+    system = load_system("torus:4x4/fail=0-1,6-5/failchip=10")
+    assert system.alive_chips() == [c for c in range(16) if c != 10]
+    assert Link(0, 1, 0, "c2c") in system.failed_links and Link(1, 0, 0, "c2c") in system.failed_links
+    assert Link(5, 6, 0, "c2c") in system.failed_links and Link(9, 10, 0, "c2c") in system.failed_links
+    assert len(system.links) + len(system.failed_links) == 64
+    dead = {(0, 1), (1, 0), (5, 6), (6, 5)}
+    for link in system.links:
+        assert (link.src, link.dst) not in dead and 10 not in (link.src, link.dst)
+    for src in system.alive_chips():
+        hops = bfs_hops(system, src)
+        for dst in system.alive_chips():
+            path = system.route(src, dst)
+            assert_path(system, path, src, dst)
+            assert len(path) == hops[dst] == system.distance(src, dst)
+            for alt in system.routes(src, dst, 3):
+                assert_path(system, alt, src, dst)
+                assert all((l.src, l.dst) not in dead and 10 not in (l.src, l.dst) for l in alt)
+    assert system.distance(0, 1) == 3
+    assert system.diameter() == max(max(bfs_hops(system, s).values()) for s in system.alive_chips())
+
+
+def test_failures_on_a_dragonfly():
+    system = load_system("dragonfly:a=8,h=4,g=33/fail=0-1,0-15/failchip=9")  # 0-15: the only link of groups 0 and 1
+    assert system.distance(0, 1) == 2
+    assert all(9 not in (l.src, l.dst) for l in system.links)
+    path = system.route(0, 15)
+    assert_path(system, path, 0, 15)
+    assert {l.dst // 8 for l in path} - {0, 1}, "groups 0 and 1 now meet through a third group"
+    assert system.diameter() == 4
+    with pytest.raises(LockstepError, match="chip 9 of system .* has failed"):
+        system.route(0, 9)
+
+
+def test_failed_chip_and_link_queries():
+    system = load_system("ring:6/failchip=2")
+    with pytest.raises(LockstepError, match="chip 2 of system 'single@ring:6' has failed"):
+        system.route(2, 0)
+    with pytest.raises(LockstepError, match="has failed"):
+        system.distance(0, 2)
+    with pytest.raises(LockstepError, match="the link from chip 1 to chip 2 on port 0 has failed"):
+        system.link(1, 2)
+    assert system.links_from(2) == ()
+    assert system.route(1, 3) == [system.link(1, 0), system.link(0, 5), system.link(5, 4), system.link(4, 3)]
+
+
+def test_disconnected_chips_are_named():
+    system = load_system("ring:6/fail=0-1,3-4")
+    assert system.distance(1, 3) == 2
+    for call in (system.route, system.distance, lambda s, d: system.routes(s, d, 2)):
+        with pytest.raises(LockstepError, match="chip 4 cannot be reached from chip 1 over the links in service"):
+            call(1, 4)
+    with pytest.raises(LockstepError, match="cannot be reached"):
+        system.diameter()
+
+
+def test_a_port_fails_alone():
+    text = toml_with('kind = "fc"\nchips = 3\nlinks_per_pair = 2\n') + "\n[failures]\nlinks = [[0, 1, 1], [2, 1]]\n"
+    system = System.from_toml(text)
+    assert system.link(0, 1, 0) and system.link(1, 0, 0)
+    with pytest.raises(LockstepError, match="has failed"):
+        system.link(0, 1, 1)
+    assert system.route(0, 1, port=0) == [system.link(0, 1, 0)]
+    assert not any({l.src, l.dst} == {1, 2} for l in system.links)
+    assert "links = [[0, 1, 1], [1, 2]]" in system.to_toml()
+    assert System.from_toml(system.to_toml()) == system
+    assert system.failure_spec == "/fail=0-1:1,1-2"
+
+
+@pytest.mark.parametrize(
+    "kwargs, spec",
+    [
+        ({"spec": "torus:8x8/fail=3-4,7-15/failchip=9"}, "torus:8x8/fail=3-4,7-15/failchip=9"),
+        ({"spec": "torus:8x8/failchip=9,2/fail=15-7,4-3"}, "torus:8x8/fail=3-4,7-15/failchip=2,9"),
+        ({"spec": "node8/fail=0-1"}, "node8/fail=0-1"),
+        ({"spec": "node8", "topology": "ring:6/fail=0-1"}, "node8@ring:6/fail=0-1"),
+        ({"spec": "node8@ring:6/fail=0-1", "chips": None}, "node8@ring:6/fail=0-1"),
+        ({"topology": "dragonfly:a=8,h=4,g=9/fail=0-9:0/failchip=71"}, "dragonfly:a=8,h=4,g=9/fail=0-9:0/failchip=71"),
+        ({"spec": "dragonfly72/failchip=3"}, "dragonfly72/failchip=3"),
+    ],
+)
+def test_spec_round_trips_failures(kwargs, spec):
+    system = load_system(**kwargs)
+    assert system.spec == spec
+    again = load_system(system.spec)
+    assert again == system and again.failed_links and again.failed_links == system.failed_links
+    assert System.from_toml(system.to_toml()) == system
+
+
+def test_failures_in_a_file(tmp_path):
+    path = tmp_path / "cut.toml"
+    path.write_text(toml_with('kind = "ring"\nchips = 6\n') + "\n[failures]\nlinks = [[0, 1]]\nchips = [3]\n")
+    system = load_system(str(path))
+    assert system.failed_chips == (3,) and system.failure_spec == "/fail=0-1/failchip=3"
+    assert system.spec == str(path.resolve())
+    assert load_system(system.spec) == system
+    more = load_system(f"{path}/fail=4-5")
+    assert more.failure_spec == "/fail=0-1,4-5/failchip=3" and load_system(more.spec) == more
+    rewired = load_system(str(path), topology="ring:6")  # the file's failures name its own wiring
+    assert not rewired.failed_links and not rewired.failed_chips
+
+
+def test_an_explicit_system_with_failures_round_trips():
+    system = System.from_toml(toml_with('kind = "explicit"\nchips = 4\nlinks = [[0, 1], [1, 2], [2, 3], [3, 0], [0, 2]]\n') + "\n[failures]\nlinks = [[0, 2]]\n")
+    assert system.distance(0, 2) == 2
+    assert System.from_toml(system.to_toml()) == system
+
+
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ("ring:6/fail=0-3", "cannot fail link 0-3: chips 0 and 3 are not linked"),
+        ("ring:6/fail=0-1:1", r"cannot fail link 0-1 on port 1: its ports are \[0\]"),
+        ("ring:6/failchip=6", "cannot fail chip 6: the chips are 0..5"),
+        ("ring:6/fail=0_1", "bad failed link '0_1'"),
+        ("ring:6/failchip=x", "bad failed chip 'x'"),
+        ("fc:2/failchip=0,1", "every chip has failed"),
+    ],
+)
+def test_bad_failures(spec, message):
+    with pytest.raises(LockstepError, match=message):
+        load_system(spec)
+
+
+@pytest.mark.parametrize(
+    "failures, message",
+    [
+        ("links = [[0]]", r"must be \[a, b\] or \[a, b, port\]"),
+        ("chips = [true]", "chips in \\[failures\\] must be a list of chip numbers"),
+        ("nodes = [1]", r"unknown key 'nodes' in \[failures\]"),
+    ],
+)
+def test_bad_failures_table(failures, message):
+    with pytest.raises(LockstepError, match=message):
+        System.from_toml(toml_with('kind = "ring"\nchips = 4\n') + f"\n[failures]\n{failures}\n")
+
+
+def test_a_disconnected_wiring_is_refused_even_with_failures():
+    with pytest.raises(LockstepError, match="not connected"):
+        System.from_toml(toml_with('kind = "explicit"\nchips = 4\nlinks = [[0, 1], [2, 3]]\n') + "\n[failures]\nchips = [3]\n")
+
+
+# -- columnar links and link ids ---------------------------------------------------
+
+
+@pytest.mark.parametrize("spec", ["single", "node8", "torus:3x4/fail=0-1/failchip=5", "dragonfly:a=4,h=2,g=5/fail=0-1"])
+def test_link_arrays_match_links(spec):
+    system = load_system(spec)
+    arrays = system.link_arrays()
+    assert arrays is system.link_arrays()
+    assert len(arrays) == len(system.links)
+    for i, link in enumerate(system.links):
+        assert (arrays.src[i], arrays.dst[i], arrays.port[i]) == (link.src, link.dst, link.port)
+        assert arrays.class_names[arrays.cls[i]] == link.cls
+        assert arrays.bytes_per_cycle[i] == system.link_classes[link.cls].bytes_per_cycle
+        assert arrays.hop_latency[i] == system.hop_latency(link)
+        assert arrays.ser_cycles[i] == system.serialization_cycles(link)
+        assert system.link_id(link.src, link.dst, link.port) == i
+    for chip in range(system.chips):
+        assert [system.links[i] for i in system.out_links(chip)] == list(system.links_from(chip))
+        assert list(system.out_links(chip)) == list(range(arrays.out_ptr[chip], arrays.out_ptr[chip + 1]))
+        assert sorted(system.links[i] for i in system.in_links(chip)) == sorted(l for l in system.links if l.dst == chip)
+    with pytest.raises(ValueError):
+        arrays.src[0:1] = 7
+
+
+def test_link_arrays_per_class():
+    text = toml_with('kind = "dragonfly"\na = 2\nh = 1\ng = 3\n').replace(
+        "[topology]", "[link_classes.global]\nbytes_per_cycle = 6.4\nhop_latency = 900\n\n[topology]"
+    )
+    system = System.from_toml(text)
+    arrays = system.link_arrays()
+    glob = arrays.cls == arrays.class_names.index("global")
+    assert set(arrays.ser_cycles[glob]) == {200} and set(arrays.hop_latency[glob]) == {900}
+    assert set(arrays.ser_cycles[~glob]) == {77} and set(arrays.hop_latency[~glob]) == {450}
+
+
+def test_link_id_errors():
+    system = load_system("ring:4")
+    assert system.link_id(0, 1) == system.links.index(Link(0, 1, 0, "c2c"))
+    with pytest.raises(LockstepError, match="no link from chip 0 to chip 2 on port 0"):
+        system.link_id(0, 2)
+    with pytest.raises(LockstepError, match="chip 9 is not in system"):
+        system.link_id(9, 0)
+    with pytest.raises(LockstepError, match="chip 4 is not in system"):
+        system.out_links(4)

@@ -25,7 +25,7 @@
 // REPL-NOT: part.all_reduce
 
 // BAD: unknown partition strategy 'magic'
-// TOOMANY: cannot partition over 9 chips: system 'node8' has 8
+// TOOMANY: cannot partition over 9 chips: system 'node8' has 8 in service
 
 builtin.module {
   func.func @main(%x: tensor<1x4xf32> {tops.name = "x"}) -> (tensor<1x2xf32> {tops.name = "y"}) {
