@@ -191,6 +191,14 @@ def build_parser() -> argparse.ArgumentParser:
     run_cmd.add_argument("--check", action="store_true", help="compare with onnxruntime; exit 1 on a mismatch")
     run_cmd.add_argument("--json", action="store_true", help="print the result as JSON")
     run_cmd.set_defaults(handler=cmd_run)
+    from compiler.report import add_report_parser
+    from compiler.trace import add_trace_parser
+
+    add_report_parser(commands)
+    add_trace_parser(commands)
+    from compiler.collective_cmd import add_arguments as add_collective_arguments
+
+    add_collective_arguments(commands.add_parser("collective", help="synthesise, check and bound a collective's schedule"))
     return parser
 
 

@@ -1,15 +1,12 @@
 """`lower-collectives`: tensor-level collectives become vector transfers plus local sums.
 
-- all-reduce: reduce-scatter then all-gather, directly between the chips of the
-  group: the tensor's vectors are cut into one piece per chip; every chip sends
-  piece p to its owner, which adds the pieces up (VXM) and sends the sum to
-  every other chip.
-- all-gather: every chip sends its whole shard to every other chip's receive
-  buffer; each chip then moves the shards' lanes into the gathered layout (SXM).
-- transfer: one point-to-point `net.transfer`.
-Routes are the system's shortest paths; multi-hop routes store and forward
-through buffers allocated on the intermediate chips. When transfers happen and
-on which link slots is the scheduler's business.
+All-reduce and all-gather use the collective synthesizer (compiler/collectives),
+the same algorithms `lockstep collective` shows with their lower bounds; its hops
+become one-link `net.transfer`s and its partial sums VXM adds
+(passes/collective_realise.py). An all-gather's shards land side by side in an
+inbox and one SXM lane-move plan lays them out. A point-to-point transfer takes
+the shortest route, storing and forwarding through buffers on intermediate chips.
+When each transfer happens, and on which link slots, is the scheduler's business.
 """
 
 from __future__ import annotations
@@ -26,17 +23,13 @@ from xdsl.rewriter import InsertPoint, Rewriter
 
 from compiler.layout import Layout, plan_moves
 from compiler.system import System, load_system
-from dialects.chip import ProgramOp, VxmOp
+from compiler.collectives.synthesize import synthesize
+from dialects.chip import ProgramOp
 from dialects.net import TransferOp as NetTransferOp
 from dialects.part import ADDR, AllGatherOp, AllReduceOp, CollectiveOp, TransferOp
 from passes.chip_builder import ChipBuilder, Placed, SramTop
+from passes.collective_realise import realise_all_gather, realise_all_reduce
 from passes.lower_to_chip import SRC_ADDR
-
-
-def pieces(vectors: int, parts: int) -> list[tuple[int, int]]:
-    """(offset, count) of `parts` near-equal contiguous pieces; empty pieces are dropped."""
-    bounds = np.linspace(0, vectors, parts + 1).round().astype(int)
-    return [(int(lo), int(hi - lo)) for lo, hi in zip(bounds[:-1], bounds[1:])]
 
 
 @dataclass
@@ -57,25 +50,10 @@ class Collectives:
     def all_reduce(self, op: AllReduceOp) -> list[SSAValue]:
         group, lay = op.group(), Layout(tuple(op.local_type().get_shape()), self.system.lanes)
         src, dst = self.int_attr(op, SRC_ADDR), self.int_attr(op, ADDR)
-        inbox = self.builder.sram.allocate(group, lay.vectors * (len(group) - 1)) if len(group) > 1 else 0
-        got: dict[int, list[SSAValue]] = {c: [] for c in group}
-        for (offset, count), owner in zip(pieces(lay.vectors, len(group)), group):
-            if not count:
-                continue
-            others = [c for c in group if c != owner]
-            total = Placed(src + offset, (op.inputs[group.index(owner)],))
-            for slot, sender in enumerate(others):
-                box = inbox + slot * lay.vectors + offset
-                sent = self.transfer(Placed(src + offset, (op.inputs[group.index(sender)],)), sender, owner, box, count)
-                total = Placed(dst + offset, (self.builder.add(VxmOp(
-                    owner, count, {"lhs": (total.addr, 1, total.tokens), "rhs": (box, 1, (sent,))},
-                    dst=(dst + offset, 1), fields={"op": "add", "lanes": self.system.lanes})),))
-            if not others:
-                total = Placed(dst + offset, (self.builder.copy(owner, total, dst + offset, count),))
-            got[owner].extend(total.tokens)
-            for receiver in others:
-                got[receiver].append(self.transfer(total, owner, receiver, dst + offset, count))
-        return [self.builder.producers(c, tuple(got[c]))[0] for c in group]
+        if len(group) == 1:
+            return [self.builder.copy(group[0], Placed(src, (op.inputs[0],)), dst, lay.vectors)]
+        schedule = synthesize("all-reduce", self.system, lay.vectors * self.system.vector_bytes, participants=group)
+        return realise_all_reduce(self.builder, self.system, schedule, group, lay.vectors, src, dst, list(op.inputs))
 
     def all_gather(self, op: AllGatherOp) -> list[SSAValue]:
         """Shards land side by side in an inbox ([chips, *local]); one lane-move plan lays them out."""
@@ -88,16 +66,11 @@ class Collectives:
         plan = plan_moves(stacked, dst_lay, *gather_targets(local, axis, len(group), dst_lay))
         src, dst = self.int_attr(op, SRC_ADDR), self.int_attr(op, ADDR)
         inbox = self.builder.sram.allocate(group, stacked.vectors)
-        results = []
-        for core in group:
-            arrived = []
-            for k, sender in enumerate(group):
-                box, mine = inbox + k * shard.vectors, Placed(src, (op.inputs[k],))
-                arrived.append(self.builder.copy(core, mine, box, shard.vectors) if sender == core
-                               else self.transfer(mine, sender, core, box, shard.vectors))
-            gathered = self.builder.moves(core, plan, self.builder.placed(core, inbox, arrived), dst)
-            results.append(gathered.tokens[0])
-        return results
+        schedule = synthesize("all-gather", self.system, stacked.vectors * self.system.vector_bytes,
+                              participants=group)
+        stacks = realise_all_gather(self.builder, self.system, schedule, group, shard.vectors, src, inbox,
+                                    list(op.inputs))
+        return [self.builder.moves(core, plan, stack, dst).tokens[0] for core, stack in zip(group, stacks)]
 
     def point_to_point(self, op: TransferOp) -> list[SSAValue]:
         lay = Layout(tuple(op.local_type().get_shape()), self.system.lanes)

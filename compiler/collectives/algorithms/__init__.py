@@ -1,0 +1,1 @@
+"""Collective algorithms: each module turns a `Job` into hops (see synthesize.py)."""

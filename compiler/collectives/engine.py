@@ -1,0 +1,654 @@
+"""The machinery the collective algorithms share: a columnar view of the links,
+the symmetry of the wiring, link calendars and three greedy schedulers.
+
+Schedules are built as a *pattern*: the hops of the chunks of a few
+representative chips, scheduled on per-orbit calendars, then copied onto every
+chip by the symmetry group of the wiring (torus and ring translations, the
+rotation of an fc, the turning of Dragonfly groups). An orbit is the set of
+links one link is mapped to by the group; as the group acts freely on chips,
+each copy of a pattern hop lands on a different link of its orbit, and the
+copies of two pattern hops share a link only if the hops share an orbit. So
+keeping the pattern's hops of one orbit disjoint in time keeps the whole
+schedule collision-free. Without a symmetry (failed links, a subset of chips,
+an explicit wiring) the group is the identity, every link is its own orbit and
+every chip is a representative: the same code is then the plain greedy
+time-expanded scheduler with one calendar per directed link.
+
+Every scheduler only ever places a hop on a calendar interval it found free,
+and forwards a chunk from a chip only at or after its arrival there.
+"""
+from __future__ import annotations
+
+import bisect
+import heapq
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+from compiler.collectives.schedule import Hops
+from compiler.errors import LockstepError
+
+INF = np.int64(1) << 60
+LOAD_WEIGHT = 0.0
+# tree_greedy priorities: fewer links already bringing the chunk to the chip first, then farther from the owner
+PRIO_ALT = 1000
+PRIO_FAR = 1
+
+
+# -- links -------------------------------------------------------------------
+
+
+class Net:
+    """The links in service as numpy columns, plus all-pairs hop distances."""
+
+    def __init__(self, system) -> None:
+        self.system = system
+        self.n = system.chips
+        la = system.link_arrays()
+        self.src = np.asarray(la.src, dtype=np.int64)
+        self.dst = np.asarray(la.dst, dtype=np.int64)
+        self.port = np.asarray(la.port, dtype=np.int64)
+        self.cls = np.asarray(la.cls, dtype=np.int64)
+        self.ser = np.asarray(la.ser_cycles, dtype=np.int64)
+        self.lat = np.asarray(la.hop_latency, dtype=np.int64)
+        self.out_ptr = np.asarray(la.out_ptr, dtype=np.int64)
+        self.nports = int(self.port.max()) + 1 if len(self.port) else 1
+        self.keys = (self.src * self.n + self.dst) * self.nports + self.port  # sorted: links sort by (src, dst, port)
+        alive = getattr(system, "alive_chips", None)
+        self.alive = list(alive()) if alive else list(range(self.n))
+        # Python lists for the per-hop loops (indexing numpy scalars is slow).
+        self.src_l = self.src.tolist()
+        self.dst_l = self.dst.tolist()
+        self.ser_l = self.ser.tolist()
+        self.lat_l = self.lat.tolist()
+        self.out_l = [list(range(int(self.out_ptr[c]), int(self.out_ptr[c + 1]))) for c in range(self.n)]
+
+    def __len__(self) -> int:
+        return len(self.src)
+
+    def lookup(self, src: np.ndarray, dst: np.ndarray, port: np.ndarray) -> np.ndarray:
+        """Link ids of (src, dst, port) triples, -1 where there is no such link."""
+        key = (np.asarray(src, dtype=np.int64) * self.n + dst) * self.nports + port
+        at = np.searchsorted(self.keys, key)
+        at = np.minimum(at, len(self.keys) - 1)
+        return np.where(self.keys[at] == key, at, -1) if len(self.keys) else np.full(len(key), -1)
+
+    @cached_property
+    def reverse(self) -> np.ndarray:
+        """The id of each link's twin (dst -> src, same port), -1 if missing or unlike."""
+        twin = self.lookup(self.dst, self.src, self.port)
+        ok = twin >= 0
+        ok[ok] = (self.ser[twin[ok]] == self.ser[ok]) & (self.lat[twin[ok]] == self.lat[ok])
+        return np.where(ok, twin, -1)
+
+    @cached_property
+    def dist(self) -> np.ndarray:
+        """dist[a, b]: hops from chip a to chip b (a large number if unreachable)."""
+        from scipy.sparse import csr_matrix
+        from scipy.sparse.csgraph import shortest_path
+
+        graph = csr_matrix((np.ones(len(self.src)), (self.src, self.dst)), shape=(self.n, self.n))
+        d = shortest_path(graph, method="D", unweighted=True, directed=True)
+        d[~np.isfinite(d)] = 1 << 20
+        return d.astype(np.int32)
+
+
+# -- symmetry ----------------------------------------------------------------
+
+
+@dataclass
+class Symmetry:
+    """A group of chip permutations that maps the links in service onto themselves.
+
+    `perms[e]` is element e (perms[0] the identity); `reps` holds one chip of
+    every chip orbit. Link orbits: `orbit[l]` in 0..n_orbits-1, members
+    `orbit_links[orbit_ptr[o]:orbit_ptr[o+1]]`."""
+
+    perms: np.ndarray  # (G, chips)
+    reps: list[int]
+    orbit: np.ndarray
+    orbit_ptr: np.ndarray
+    orbit_links: np.ndarray
+
+    @property
+    def size(self) -> int:
+        return len(self.perms)
+
+    @property
+    def n_orbits(self) -> int:
+        return len(self.orbit_ptr) - 1
+
+
+def _orbits_from_ids(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    uniq, orbit = np.unique(ids, return_inverse=True)
+    order = np.argsort(orbit, kind="stable")
+    ptr = np.searchsorted(orbit[order], np.arange(len(uniq) + 1))
+    return orbit.astype(np.int64), ptr.astype(np.int64), order.astype(np.int64)
+
+
+def trivial_symmetry(net: Net, chips: list[int] | None = None) -> Symmetry:
+    orbit, ptr, order = _orbits_from_ids(np.arange(len(net)))
+    return Symmetry(np.arange(net.n, dtype=np.int64)[None, :], list(chips if chips is not None else net.alive), orbit, ptr, order)
+
+
+def find_symmetry(net: Net, participants: list[int]) -> Symmetry:
+    """Translations of a torus or ring, rotation of an fc, turning the groups of
+    a Dragonfly; checked against the links in service, else the identity."""
+    system = net.system
+    n = net.n
+    if sorted(participants) != list(range(n)) or len(net) == 0:
+        return trivial_symmetry(net, participants)
+    kind = getattr(system, "topology_kind", system.topology.partition(":")[0])
+    try:
+        dims = tuple(system.dims) if hasattr(system, "dims") else ()
+    except Exception:  # noqa: BLE001 - an unknown topology has no symmetry we know of
+        dims = ()
+    chips = np.arange(n, dtype=np.int64)
+    if kind == "torus" and dims:
+        coords = np.array(np.unravel_index(chips, dims))  # (D, n)
+        # element e = the translation taking chip 0 to chip e
+        perms = np.empty((n, n), dtype=np.int64)
+        shifted = (coords[:, None, :] + coords[:, :, None]) % np.array(dims)[:, None, None]  # (D, e, chip)
+        perms[:] = np.ravel_multi_index(tuple(shifted), dims)
+        gens = [np.ravel_multi_index(tuple((coords + (np.arange(len(dims)) == ax)[:, None]) % np.array(dims)[:, None]), dims)
+                for ax in range(len(dims))]
+        reps = [0]
+    elif kind in ("fc", "ring"):
+        perms = (chips[None, :] + chips[:, None]) % n
+        gens = [(chips + 1) % n]
+        reps = [0]
+    elif kind == "dragonfly" and len(dims) == 3:
+        a, _h, g = dims
+        if a * g != n:
+            return trivial_symmetry(net, participants)
+        steps = np.arange(g, dtype=np.int64) * a
+        perms = (chips[None, :] + steps[:, None]) % n
+        gens = [(chips + a) % n]
+        reps = list(range(a))
+    else:
+        return trivial_symmetry(net, participants)
+    for gen in gens:
+        mapped = net.lookup(gen[net.src], gen[net.dst], net.port)
+        if (mapped < 0).any() or (net.cls[mapped] != net.cls).any():
+            return trivial_symmetry(net, participants)
+    if len(perms) > 1 and len(reps) * len(perms) != n:
+        return trivial_symmetry(net, participants)
+    # chip u = perms[elem[u]][rep[u]]
+    rep_of = np.empty(n, dtype=np.int64)
+    elem_of = np.empty(n, dtype=np.int64)
+    for r in reps:
+        rep_of[perms[:, r]] = r
+        elem_of[perms[:, r]] = np.arange(len(perms))
+    inv = np.empty_like(perms)
+    np.put_along_axis(inv, perms, np.broadcast_to(chips, perms.shape), axis=1)
+    canon_dst = inv[elem_of[net.src], net.dst]
+    canon = net.lookup(rep_of[net.src], canon_dst, net.port)
+    if (canon < 0).any():
+        return trivial_symmetry(net, participants)
+    orbit, ptr, order = _orbits_from_ids(canon)
+    return Symmetry(perms, reps, orbit, ptr, order)
+
+
+# -- calendars ---------------------------------------------------------------
+
+
+class Calendar:
+    """Busy intervals of one resource (a link, or an orbit of links), merged and
+    sorted; `fit` finds the first free gap, `take` books it."""
+
+    __slots__ = ("starts", "ends")
+
+    def __init__(self) -> None:
+        self.starts: list[int] = []
+        self.ends: list[int] = []
+
+    def fit(self, t: int, dur: int) -> int:
+        starts, ends = self.starts, self.ends
+        i = bisect.bisect_right(ends, t)  # first interval ending after t
+        while i < len(starts):
+            if starts[i] >= t + dur:
+                return t
+            t = max(t, ends[i])
+            i += 1
+        return t
+
+    def take(self, s: int, e: int) -> None:
+        starts, ends = self.starts, self.ends
+        i = bisect.bisect_left(starts, s)
+        # merge with the previous / next interval when they touch
+        if i > 0 and ends[i - 1] == s:
+            if i < len(starts) and starts[i] == e:
+                ends[i - 1] = ends[i]
+                del starts[i], ends[i]
+            else:
+                ends[i - 1] = e
+        elif i < len(starts) and starts[i] == e:
+            starts[i] = s
+        else:
+            starts.insert(i, s)
+            ends.insert(i, e)
+
+
+# -- pattern hops and their expansion ---------------------------------------
+
+
+class Pattern:
+    """Hops of the representative chunks (lists), before expansion by the group."""
+
+    def __init__(self) -> None:
+        self.link: list[int] = []
+        self.start: list[int] = []
+        self.end: list[int] = []
+        self.chunk: list[int] = []
+
+    def add(self, link: int, start: int, end: int, chunk: int) -> None:
+        self.link.append(link)
+        self.start.append(start)
+        self.end.append(end)
+        self.chunk.append(chunk)
+
+    def __len__(self) -> int:
+        return len(self.link)
+
+
+def expand(net: Net, sym: Symmetry, pattern: Pattern, chunk_of, sources_of) -> Hops:
+    """Copy the pattern onto every group element.
+
+    chunk_of(perms_rows (G, ·) applied, pattern chunk ids) -> (G, P) chunk ids;
+    sources_of(G×P context) -> (ptr, idx) handled by the caller through
+    `sources_of(perm_matrix, hop_pattern_index)`; see the algorithms."""
+    link = np.asarray(pattern.link, dtype=np.int64)
+    start = np.asarray(pattern.start, dtype=np.int64)
+    end = np.asarray(pattern.end, dtype=np.int64)
+    pchunk = np.asarray(pattern.chunk, dtype=np.int64)
+    perms = sym.perms
+    G, P = len(perms), len(link)
+    src = perms[:, net.src[link]].ravel()
+    dst = perms[:, net.dst[link]].ravel()
+    port = np.tile(net.port[link], G)
+    starts = np.tile(start, G)
+    ends = np.tile(end, G)
+    arrive = ends + np.tile(net.lat[link], G)
+    chunk = chunk_of(perms, pchunk).ravel()
+    sptr, sidx = sources_of(perms, pchunk)
+    return Hops(src, dst, port, starts, ends, arrive, chunk, sptr, sidx)
+
+
+def single_sources(owner_rank_fn, perms: np.ndarray, pchunk: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sources CSR when every hop carries exactly one rank's data."""
+    idx = owner_rank_fn(perms, pchunk).ravel()
+    return np.arange(len(idx) + 1, dtype=np.int64), idx
+
+
+# -- scheduler 1: broadcast trees, link-centric -----------------------------
+
+
+def tree_greedy(net: Net, sym: Symmetry, owners: list[int], vec: int, targets: list[int],
+                minimal_only: bool = False) -> tuple[Pattern, np.ndarray]:
+    """Spread pattern chunk c from chip owners[c] to every chip in `targets`.
+
+    Link-centric list scheduling in time order: the orbit calendar that frees
+    first picks, among its links, the (link, chunk) whose source chip holds the
+    chunk and whose far chip lacks it; least-replicated chunk first, then the
+    far chip farthest from the chunk's owner. With `minimal_only` a chunk only
+    moves away from its owner (shortest-path trees). Every chip receives a
+    chunk at most once, so the hops of a chunk form a tree (the parent of
+    (chip, chunk) is returned for reduce-scatter)."""
+    C = len(owners)
+    n = net.n
+    owners_a = np.asarray(owners, dtype=np.int64)
+    arr = np.full((C, n), INF, dtype=np.int64)
+    arr[np.arange(C), owners_a] = 0
+    parent = np.full((C, n), -1, dtype=np.int64)
+    is_target = np.zeros(n, dtype=bool)
+    is_target[targets] = True
+    remaining = int(is_target.sum()) * C - int(is_target[owners_a].sum())
+    reps = np.ones(C, dtype=np.int64)
+    far = net.dist[owners_a].astype(np.int64)  # (C, n)
+    # alt[c, v]: links into v from chips that hold (or will hold) chunk c
+    alt = np.zeros((C, n), dtype=np.int64)
+    for c, ow in enumerate(owners):
+        alt[c, net.dst[net.out_ptr[ow]:net.out_ptr[ow + 1]]] += 1
+    pattern = Pattern()
+    if remaining == 0:
+        return pattern, parent
+    dur_l = [vec * s for s in net.ser_l]
+    min_step = int((net.ser * vec + net.lat).min())
+    O = sym.n_orbits
+    members = [sym.orbit_links[sym.orbit_ptr[o]:sym.orbit_ptr[o + 1]] for o in range(O)]
+    mu = [net.src[m] for m in members]
+    mv = [net.dst[m] for m in members]
+    # relays (non-target chips) are only used on the way to targets
+    allowed = [None] * O
+    for o in range(O):
+        ok = np.broadcast_to(True, (C, len(members[o])))
+        if minimal_only:
+            ok = far[:, mv[o]] == far[:, mu[o]] + 1
+        if not is_target.all():
+            # a relay is worth reaching only if it lies on some shortest path to a target: keep it simple,
+            # allow it when it is not farther from the owner than the farthest target
+            ok = ok & (is_target[mv[o]][None, :] | (far[:, mv[o]] < far[:, targets].max(axis=1)[:, None]))
+        allowed[o] = None if ok is True or (isinstance(ok, np.ndarray) and ok.all()) else np.ascontiguousarray(ok)
+    heap = [(0, o) for o in range(O)]
+    heapq.heapify(heap)
+    big = np.int64(1 << 20)
+    last_progress = 0
+    while remaining > 0 and heap:
+        t, o = heapq.heappop(heap)
+        U, V = mu[o], mv[o]
+        A = arr[:, U]
+        B = arr[:, V]
+        lacking = B >= INF
+        if allowed[o] is not None:
+            lacking &= allowed[o]
+        ok = lacking & (A <= t)
+        if ok.any():
+            key = reps[:, None] * big + PRIO_ALT * alt[:, V] - PRIO_FAR * far[:, V]
+            key = np.where(ok, key, INF)
+            flat = int(np.argmin(key))
+            c, m = divmod(flat, len(U))
+            lid = int(members[o][m])
+            v = net.dst_l[lid]
+            e = t + dur_l[lid]
+            a = e + net.lat_l[lid]
+            arr[c, v] = a
+            parent[c, v] = net.src_l[lid]
+            np.add.at(alt[c], net.dst[net.out_ptr[v]:net.out_ptr[v + 1]], 1)
+            reps[c] += 1
+            if is_target[v]:
+                remaining -= 1
+            pattern.add(lid, t, e, c)
+            last_progress = t
+            heapq.heappush(heap, (e, o))
+        else:
+            future = np.where(lacking & (A < INF), A, INF)
+            nxt = int(future.min())
+            nt = min(nxt, t + min_step) if nxt < INF else t + min_step
+            if nxt >= INF and t - last_progress > 4 * min_step * (1 + net.n):
+                continue  # this orbit can never help again
+            heapq.heappush(heap, (max(nt, t + 1), o))
+    if remaining > 0:
+        raise LockstepError("collective synthesis: some chips cannot be reached by the broadcast trees")
+    return pattern, parent
+
+
+# -- scheduler 2: point-to-point pieces, adaptive routing --------------------
+
+
+def route_greedy(net: Net, sym: Symmetry, pieces: list[tuple[int, int]], vec: int, slack: int = 0,
+                 paths: list[list[int]] | None = None) -> tuple[Pattern, list[int]]:
+    """Move each piece (src chip, dst chip) hop by hop, in order of readiness.
+
+    At each chip the piece takes, among the links that bring it nearer its
+    destination (or, with `slack`, up to `slack` detour hops that keep it at the
+    same distance or one farther), the one giving the earliest estimated
+    landing at the destination; the hop is placed first-fit on the orbit's
+    calendar. With `paths` each piece follows its given link ids instead.
+    Returns the pattern (chunk = piece index)."""
+    dist = net.dist
+    cal = [Calendar() for _ in range(sym.n_orbits)]
+    orbit = sym.orbit.tolist()
+    pattern = Pattern()
+    heap = []
+    for p, (s, d) in enumerate(pieces):
+        if s != d:
+            heap.append((0, -int(dist[s, d]), p, s, 0))
+    heapq.heapify(heap)
+    dur_l = [vec * s for s in net.ser_l]
+    lat_l = net.lat_l
+    step = int((net.ser * vec + net.lat).min())
+    budget = [slack] * len(pieces)
+    dist_rows = {}
+    load = [0] * sym.n_orbits  # cycles booked per orbit: ties between productive links go to the lighter one
+    while heap:
+        t, _, p, u, at = heapq.heappop(heap)
+        d = pieces[p][1]
+        if paths is not None:
+            lid = paths[p][at]
+            c = cal[orbit[lid]]
+            s = c.fit(t, dur_l[lid])
+        else:
+            row = dist_rows.get(d)
+            if row is None:
+                row = dist_rows[d] = dist[:, d].tolist()
+            here = row[u]
+            best = None
+            for lid in net.out_l[u]:
+                v = net.dst_l[lid]
+                left = row[v]
+                if left >= here and (left > here + 1 or budget[p] <= 0):
+                    continue
+                o = orbit[lid]
+                s = cal[o].fit(t, dur_l[lid])
+                est = s + dur_l[lid] + lat_l[lid] + left * step + load[o] * LOAD_WEIGHT
+                if best is None or est < best[0]:
+                    best = (est, lid, s, left >= here)
+            if best is None:
+                raise LockstepError(f"collective synthesis: no route from chip {u} to chip {d}")
+            _, lid, s, detour = best
+            if detour:
+                budget[p] -= 1
+            c = cal[orbit[lid]]
+        e = s + dur_l[lid]
+        c.take(s, e)
+        load[orbit[lid]] += dur_l[lid]
+        pattern.add(lid, s, e, p)
+        v = net.dst_l[lid]
+        if v != d:
+            heapq.heappush(heap, (e + lat_l[lid], -int(dist[v, d]), p, v, at + 1))
+    return pattern, budget
+
+
+def balanced_paths(net: Net, sym: Symmetry, pieces: list[tuple[int, int]], vec: int, slack: int = 0,
+                   enumerate_below: int = 6) -> list[list[int]]:
+    """A path for every piece, chosen to even out the load of the orbits.
+
+    Pieces with the fewest choices go first. On a low-diameter network
+    (shortest path < `enumerate_below` hops) every path up to `slack` hops
+    longer than the shortest is tried and the one whose busiest orbit is
+    lightest (then the lightest in sum) wins; otherwise the path is built step
+    by step on the productive link whose orbit carries the least so far."""
+    dist = net.dist
+    orbit = sym.orbit.tolist()
+    load = [0] * sym.n_orbits
+    dur_l = [vec * s for s in net.ser_l]
+    out_l, dst_l = net.out_l, net.dst_l
+    rows: dict[int, list[int]] = {}
+    order = []
+    for p, (s, d) in enumerate(pieces):
+        row = rows.get(d)
+        if row is None:
+            row = rows[d] = dist[:, d].tolist()
+        here = row[s]
+        choices = sum(1 for lid in out_l[s] if row[dst_l[lid]] < here)
+        order.append((choices, -here, p))
+    order.sort()
+    paths: list[list[int]] = [[] for _ in pieces]
+
+    def best_path(s: int, d: int, row: list[int], hops: int) -> list[int]:
+        best: list = [None, None]  # (key, path)
+        path: list[int] = []
+
+        def walk(u: int, left: int, worst: int, total: int) -> None:
+            if u == d:
+                key = (worst, total)
+                if best[0] is None or key < best[0]:
+                    best[0], best[1] = key, list(path)
+                return
+            for lid in out_l[u]:
+                v = dst_l[lid]
+                if row[v] > left - 1:
+                    continue
+                w = load[orbit[lid]]
+                if best[0] is not None and w > best[0][0]:
+                    continue
+                path.append(lid)
+                walk(v, left - 1, max(worst, w), total + w)
+                path.pop()
+
+        walk(s, hops, 0, 0)
+        return best[1]
+
+    for _, _, p in order:
+        s, d = pieces[p]
+        row = rows[d]
+        if row[s] < enumerate_below:
+            path = best_path(s, d, row, row[s] + slack)
+            for lid in path:
+                load[orbit[lid]] += dur_l[lid]
+            paths[p] = path
+            continue
+        u = s
+        path = paths[p]
+        while u != d:
+            here = row[u]
+            best = None
+            for lid in out_l[u]:
+                if row[dst_l[lid]] < here:
+                    o = orbit[lid]
+                    if best is None or load[o] < best[0]:
+                        best = (load[o], lid)
+            lid = best[1]
+            load[orbit[lid]] += dur_l[lid]
+            path.append(lid)
+            u = dst_l[lid]
+    return paths
+
+
+# -- scheduler 3: fixed chains (rings), hop by hop in time order -------------
+
+
+def chain_greedy(net: Net, chains: list[list[int]], vec: int, first_ready: list[int] | None = None) -> Pattern:
+    """Move chunk i along link ids chains[i] (each link's far end forwards it on),
+    every hop first-fit on its link's calendar, hops taken in time order."""
+    cal = [Calendar() for _ in range(len(net))]
+    pattern = Pattern()
+    heap = [((first_ready[i] if first_ready else 0), i, 0) for i, ch in enumerate(chains) if ch]
+    heapq.heapify(heap)
+    dur_l = [vec * s for s in net.ser_l]
+    lat_l = net.lat_l
+    while heap:
+        t, i, at = heapq.heappop(heap)
+        lid = chains[i][at]
+        c = cal[lid]
+        s = c.fit(t, dur_l[lid])
+        e = s + dur_l[lid]
+        c.take(s, e)
+        pattern.add(lid, s, e, i)
+        if at + 1 < len(chains[i]):
+            heapq.heappush(heap, (e + lat_l[lid], i, at + 1))
+    return pattern
+
+
+# -- whole-schedule transforms -----------------------------------------------
+
+
+def reverse_tree_hops(net: Net, hops: Hops, owner_chip: np.ndarray, rank_of: np.ndarray) -> Hops | None:
+    """Turn an all-gather / broadcast schedule around in time: every hop u->v of
+    chunk c becomes v->u carrying the partial sum of v's subtree of c's tree,
+    so the sums flow to the chunk's owner (owner_chip[c]). Hops that bring a
+    chip a chunk it already has (routes through a chip) are dropped first, so
+    the hops of a chunk form a tree. None if a link has no like twin."""
+    if len(hops) == 0:
+        return hops
+    first = np.lexsort((hops.arrive, hops.chunk * net.n + hops.dst))
+    key = (hops.chunk * net.n + hops.dst)[first]
+    keep_first = np.ones(len(first), dtype=bool)
+    keep_first[1:] = key[1:] != key[:-1]
+    sel = np.sort(first[keep_first])
+    sel = sel[hops.dst[sel] != owner_chip[hops.chunk[sel]]]
+    if len(sel) != len(hops):
+        hops = Hops(hops.src[sel], hops.dst[sel], hops.port[sel], hops.start[sel], hops.end[sel], hops.arrive[sel],
+                    hops.chunk[sel], np.arange(len(sel) + 1, dtype=np.int64), hops.sources_idx[sel])
+    lids = net.lookup(hops.src, hops.dst, hops.port)
+    twin = net.reverse[lids]
+    if (twin < 0).any():
+        return None
+    T = int(hops.arrive.max())
+    n = net.n
+    # subtree ranks: process hops by decreasing arrival (children before parents)
+    order = np.argsort(-hops.arrive, kind="stable")
+    src = hops.src.tolist()
+    dst = hops.dst.tolist()
+    chunk = hops.chunk.tolist()
+    rank_l = rank_of.tolist()
+    subtree: dict[int, list[int]] = {}
+    sources: list[list[int] | None] = [None] * len(hops)
+    for h in order.tolist():
+        c = chunk[h]
+        v = dst[h]
+        mine = subtree.pop(c * n + v, None)
+        r = rank_l[v]
+        own = [r] if r >= 0 else []
+        if mine is None:
+            mine = own
+        else:
+            mine = own + mine
+        sources[h] = mine
+        key = c * n + src[h]
+        acc = subtree.get(key)
+        if acc is None:
+            subtree[key] = list(mine)
+        else:
+            acc.extend(mine)
+    keep = np.fromiter((len(s) > 0 for s in sources), dtype=bool, count=len(hops))
+    lens = np.fromiter((len(s) for s in sources), dtype=np.int64, count=len(hops))[keep]
+    idx = [s for s, k in zip(sources, keep.tolist()) if k]
+    sidx = np.fromiter((x for s in idx for x in sorted(s)), dtype=np.int64, count=int(lens.sum()))
+    sptr = np.concatenate([[0], np.cumsum(lens)]).astype(np.int64)
+    dur = (hops.end - hops.start)[keep]
+    new_start = T - hops.arrive[keep]
+    new_end = new_start + dur
+    return Hops(hops.dst[keep].copy(), hops.src[keep].copy(), hops.port[keep].copy(), new_start, new_end,
+                T - hops.start[keep], hops.chunk[keep].copy(), sptr, sidx)
+
+
+def concat_hops(parts: list[Hops]) -> Hops:
+    parts = [p for p in parts if len(p)]
+    if not parts:
+        z = np.zeros(0, dtype=np.int64)
+        return Hops(z, z, z, z, z, z, z, np.zeros(1, dtype=np.int64), z)
+    ptrs = []
+    off = 0
+    for i, p in enumerate(parts):
+        ptrs.append((p.sources_ptr[1:] if i else p.sources_ptr) + off)
+        off += int(p.sources_ptr[-1])
+    cols = [np.concatenate([getattr(p, f) for p in parts]) for f in ("src", "dst", "port", "start", "end", "arrive", "chunk")]
+    return Hops(*cols, np.concatenate(ptrs), np.concatenate([p.sources_idx for p in parts]))
+
+
+def shift_hops(h: Hops, dt: int) -> Hops:
+    return Hops(h.src, h.dst, h.port, h.start + dt, h.end + dt, h.arrive + dt, h.chunk, h.sources_ptr, h.sources_idx)
+
+
+def link_key(net: Net, h: Hops) -> np.ndarray:
+    return net.lookup(h.src, h.dst, h.port)
+
+
+def overlap_shift(net: Net, first: Hops, second: Hops, chunk_ready_first: np.ndarray | None = None) -> int:
+    """The smallest shift (from a few safe candidates) that lets `second` follow
+    `first`: no link used by both at once, and every chunk's hops in `second`
+    start after that chunk has landed at the end of `first` (chunk_ready)."""
+    if len(first) == 0:
+        return 0
+    T = int(first.arrive.max())
+    if len(second) == 0:
+        return T
+    L = len(net)
+    lf, ls = link_key(net, first), link_key(net, second)
+    last_end = np.full(L, -INF)
+    np.maximum.at(last_end, lf, first.end)
+    first_start = np.full(L, INF)
+    np.minimum.at(first_start, ls, second.start)
+    used = (last_end > -INF) & (first_start < INF)
+    shift = int((last_end[used] - first_start[used]).max()) if used.any() else 0
+    # per chunk: its last landing in `first` before its first departure in `second`
+    nchunk = int(max(first.chunk.max(), second.chunk.max())) + 1
+    done = np.full(nchunk, 0, dtype=np.int64)
+    np.maximum.at(done, first.chunk, first.arrive)
+    begin = np.full(nchunk, INF)
+    np.minimum.at(begin, second.chunk, second.start)
+    has = begin < INF
+    shift = max(shift, int((done[has] - begin[has]).max()) if has.any() else 0)
+    return max(0, min(shift, T))
