@@ -12,7 +12,11 @@ instructions that may have produced what it reads: that is the promise the
 runtime checks (docs/architecture.md). Semantics, per iteration, on 320-lane
 fp32 vectors; `lanes` fields zero the lanes at and above them:
 
-- `chip.vxm OP`: dst = OP(lhs[, rhs]) elementwise.
+- `chip.vxm OP`: dst = OP(lhs[, rhs]) elementwise. Predicates (`cmp_*`, `isnan`,
+  `not`, `and`, `or`, `xor`, `to_bool`) write 1.0 for true and 0.0 for false and
+  read any non-zero (or NaN) operand as true; `keep_if` / `keep_unless` write
+  rhs where lhs is true / false and 0.0 elsewhere (never 0 * rhs, so inf and
+  NaN in the discarded operand do not leak).
 - `chip.mxm_load`: loads `repeat` weight rows (row i from src) into the plane
   (`unit`); the tile is ready `mxm_load` cycles after the last row's issue.
 - `chip.mxm_matmul`: dst = src(1 x lanes) @ tile (lanes x lanes) [+ acc].
@@ -32,6 +36,7 @@ fp32 vectors; `lanes` fields zero the lanes at and above them:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import ClassVar
 
 from xdsl.dialects.builtin import (
@@ -65,7 +70,9 @@ class TokenType(ParametrizedAttribute, TypeAttribute):
     name = "chip.token"
 
 
+@lru_cache(maxsize=1 << 16)
 def i64_attr(value: int) -> IntegerAttr:
+    """Attributes are immutable, and building one costs xDSL ~100 us of verification: share them."""
     return IntegerAttr(value, 64)
 
 
@@ -75,10 +82,21 @@ def int_of(attr: IntegerAttr | None) -> int | None:
 
 # Unit kinds and the instructions that issue on them.
 UNIT_KINDS = ("mxm", "vxm", "sxm", "mem", "c2c")
-VXM_OPS = ("add", "sub", "mul", "div", "max", "copy", "neg", "relu", "sigmoid", "tanh", "exp", "recip")
-VXM_BINARY = frozenset({"add", "sub", "mul", "div", "max"})
-VXM_TRANSCENDENTAL = frozenset({"div", "sigmoid", "tanh", "exp", "recip"})
-REDUCE_OPS = ("sum", "max")
+VXM_OPS = (
+    "add", "sub", "mul", "div", "max", "copy", "neg", "relu", "sigmoid", "tanh", "exp", "recip",
+    # elementwise primitives of the wider ONNX set (one VXM op each)
+    "min", "pow", "abs", "log", "sqrt", "erf", "cos", "sin",
+    # predicates and logic: booleans are fp32 0.0 / 1.0 (any non-zero operand counts as true)
+    "cmp_eq", "cmp_lt", "cmp_gt", "cmp_le", "cmp_ge", "isnan", "not", "and", "or", "xor", "to_bool",
+    # exact selection halves of Where (lhs is the condition): keep_if = c ? rhs : 0, keep_unless = c ? 0 : rhs
+    "keep_if", "keep_unless",
+)
+VXM_BINARY = frozenset({
+    "add", "sub", "mul", "div", "max", "min", "pow",
+    "cmp_eq", "cmp_lt", "cmp_gt", "cmp_le", "cmp_ge", "and", "or", "xor", "keep_if", "keep_unless",
+})
+VXM_TRANSCENDENTAL = frozenset({"div", "sigmoid", "tanh", "exp", "recip", "pow", "log", "sqrt", "erf", "cos", "sin"})
+REDUCE_OPS = ("sum", "max", "min")
 
 _TIMING = "`core` $core `unit` $unit (`cycle` $cycle^)? `repeat` $count `stride` $stride"
 

@@ -12,6 +12,7 @@ landed on the destination chip, so `chip` instructions there can name it.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 
 from xdsl.dialects.builtin import I64, DenseArrayBase, IntegerAttr, i64
 from xdsl.ir import Dialect, SSAValue
@@ -29,6 +30,12 @@ from dialects.chip import TokenType, i64_attr
 
 
 def int_array(values: Sequence[int]) -> DenseArrayBase:
+    return _int_array(tuple(values))
+
+
+@lru_cache(maxsize=1 << 14)
+def _int_array(values: tuple[int, ...]) -> DenseArrayBase:
+    """Routes repeat a lot and attributes are immutable: build each once."""
     return DenseArrayBase.from_list(i64, list(values))
 
 
