@@ -85,12 +85,24 @@ def runs(dst: np.ndarray, src: np.ndarray) -> list[Run]:
     return out
 
 
+def strided_runs(dst: np.ndarray, src: np.ndarray, period: int) -> list[Run]:
+    """runs() of increasing `dst`, or, when that takes more runs, runs() of each residue of dst
+    modulo `period` (for vectors of rows `period` vectors long: runs down the rows, one vector
+    position of a row at a time)."""
+    along = runs(dst, src)
+    if period <= 1 or len(along) <= period:
+        return along
+    down = [run for j in range(period) for run in runs(dst[dst % period == j], src[dst % period == j])]
+    return down if len(down) < len(along) else along
+
+
 @dataclass(frozen=True)
 class MoveGroup:
     """Lane moves with one lane pattern, repeated over vectors (see chip.sxm_move).
 
     `order` is the move's position among the moves into one destination vector:
     0 starts the vector (other lanes zeroed), k > 0 merges into order k-1's result.
+    `source` says which of several source tensors the run's vectors are in (see lane_moves).
     """
 
     order: int
@@ -98,6 +110,7 @@ class MoveGroup:
     dst_lane: int
     width: int
     run: Run
+    source: int = 0
 
 
 def plan_moves(
@@ -105,36 +118,43 @@ def plan_moves(
 ) -> list[MoveGroup]:
     """Lane moves that put element e of `src` (row-major order) at (dst_row_of[e], dst_col_of[e])."""
     lanes = src.lanes
-    n = src.rows * src.width
-    flat = np.arange(n)
+    flat = np.arange(src.rows * src.width)
     s_row, s_col = flat // src.width, flat % src.width
-    s_vec = s_row * src.vpr + s_col // lanes
-    s_lane = s_col % lanes
-    d_vec = dst_row_of * dst.vpr + dst_col_of // lanes
-    d_lane = dst_col_of % lanes
+    return lane_moves(s_row * src.vpr + s_col // lanes, s_col % lanes,
+                      dst_row_of * dst.vpr + dst_col_of // lanes, dst_col_of % lanes, period=dst.vpr)
+
+
+def lane_moves(s_vec: np.ndarray, s_lane: np.ndarray, d_vec: np.ndarray, d_lane: np.ndarray,
+               source: np.ndarray | None = None, period: int = 1) -> list[MoveGroup]:
+    """Lane moves that put element e, lane s_lane[e] of vector s_vec[e] of tensor source[e]
+    (0 when None), at lane d_lane[e] of destination vector d_vec[e]. Every destination element
+    is written once; a destination vector's lanes that no element names end up zero.
+    `period` is the destination's vectors per row (see strided_runs)."""
+    n = len(s_vec)
+    source = np.zeros(n, dtype=np.int64) if source is None else np.asarray(source)
     order = np.lexsort((d_lane, d_vec))
-    s_vec, s_lane, d_vec, d_lane = s_vec[order], s_lane[order], d_vec[order], d_lane[order]
+    s_vec, s_lane, d_vec, d_lane, source = (a[order] for a in (s_vec, s_lane, d_vec, d_lane, source))
     # a segment continues while both lanes advance by one inside the same vectors
     cont = np.zeros(n, dtype=bool)
     cont[1:] = (s_vec[1:] == s_vec[:-1]) & (d_vec[1:] == d_vec[:-1]) & (s_lane[1:] == s_lane[:-1] + 1) & (
         d_lane[1:] == d_lane[:-1] + 1
-    )
+    ) & (source[1:] == source[:-1])
     starts = np.flatnonzero(~cont)
     widths = np.diff(np.append(starts, n))
-    seg_dvec, seg_svec = d_vec[starts], s_vec[starts]
+    seg_dvec, seg_svec, seg_source = d_vec[starts], s_vec[starts], source[starts]
     seg_slane, seg_dlane = s_lane[starts], d_lane[starts]
     first_of_vec = np.ones(len(starts), dtype=bool)
     first_of_vec[1:] = seg_dvec[1:] != seg_dvec[:-1]
     seg_order = np.arange(len(starts)) - np.maximum.accumulate(np.where(first_of_vec, np.arange(len(starts)), 0))
-    key = np.lexsort((seg_dvec, widths, seg_dlane, seg_slane, seg_order))
+    key = np.lexsort((seg_dvec, widths, seg_dlane, seg_slane, seg_source, seg_order))
     groups: list[MoveGroup] = []
-    pattern = np.stack([seg_order, seg_slane, seg_dlane, widths])[:, key]
+    pattern = np.stack([seg_order, seg_source, seg_slane, seg_dlane, widths])[:, key]
     boundaries = np.flatnonzero(np.any(pattern[:, 1:] != pattern[:, :-1], axis=0)) + 1
     for lo, hi in zip(np.r_[0, boundaries], np.r_[boundaries, len(key)]):
         idx = key[lo:hi]
-        o, sl, dl, w = (int(v) for v in pattern[:, lo])
-        for run in runs(seg_dvec[idx], seg_svec[idx]):
-            groups.append(MoveGroup(o, sl, dl, w, run))
+        o, k, sl, dl, w = (int(v) for v in pattern[:, lo])
+        for run in strided_runs(seg_dvec[idx], seg_svec[idx], period):
+            groups.append(MoveGroup(o, sl, dl, w, run, k))
     return groups
 
 
@@ -157,3 +177,18 @@ def broadcast_rows(src_shape: Sequence[int], dst_shape: Sequence[int]) -> np.nda
     lead_src = src[:-1]
     index = np.arange(prod(lead_src) if lead_src else 1).reshape(lead_src) if lead_src else np.arange(1)
     return np.broadcast_to(index, tuple(dst_shape[:-1])).reshape(-1)
+
+
+def plan_gather(src: Layout, dst: Layout, source_of: np.ndarray) -> list[MoveGroup]:
+    """Lane moves that fill element e of `dst` (row-major) with element source_of[e] of `src`
+    (row-major; one source element may go to many places), or with 0 where source_of[e] < 0.
+    A destination vector that receives nothing is started by a width-0 move (all zeros)."""
+    lanes = src.lanes
+    source_of = np.asarray(source_of).reshape(-1)
+    target = np.flatnonzero(source_of >= 0)
+    source = source_of[target]
+    d_vec = (target // dst.width) * dst.vpr + (target % dst.width) // lanes
+    groups = lane_moves((source // src.width) * src.vpr + (source % src.width) // lanes,
+                        (source % src.width) % lanes, d_vec, (target % dst.width) % lanes) if len(target) else []
+    empty = np.setdiff1d(np.arange(dst.vectors), d_vec)
+    return groups + [MoveGroup(0, 0, 0, 0, run) for run in runs(empty, np.zeros_like(empty))]

@@ -5,8 +5,14 @@ carry `{tops.name = "<onnx name>"}`, initializers become `tops.constant`.
 Shape computations that exporters emit (Shape, Gather, Concat, Cast, ... on
 values whose shapes are static, and integer arithmetic) are evaluated here, so
 Reshape sees a constant target; Flatten, Squeeze and Unsqueeze become reshapes.
+Concat, Split, Slice and Gather of run-time values become tops.concat, tops.slice
+and tops.gather (Gather with constant indices only: see docs/architecture.md).
 Shapes must be static (an input's unknown dimensions are fixed with
-`shape_overrides`), and only float32 tensors are accepted. Anything the
+`shape_overrides`), and only float32 and bool tensors are accepted at the
+model's edges. Run-time booleans (bool inputs and outputs, comparisons,
+Not/And/Or/Xor, IsNaN, Cast to bool) are f32 tensors holding 0.0 and 1.0, and
+bool constants become such tensors; Cast between FLOAT and BOOL is the only
+run-time cast. Dropout is the identity (inference). Anything the
 importer cannot represent raises `LockstepError` with one sentence naming it.
 """
 from __future__ import annotations
@@ -60,6 +66,8 @@ class Importer:
     values: dict[str, SSAValue] = field(default_factory=dict)
     # constants (initializers, Constant nodes) by value name: (array, name for the location)
     constants: dict[str, tuple[np.ndarray, str]] = field(default_factory=dict)
+    # ONNX element type of every value shape inference typed (TensorProto.DataType)
+    types: dict[str, int] = field(default_factory=dict)
 
     def emit(self, op: Operation, node_name: str) -> SSAValue:
         op.location = NameLoc(StringAttr(node_name), NoneAttr())
@@ -75,12 +83,32 @@ class Importer:
                 f"{user} uses '{name}', which is not an input, an initializer or an earlier node's output"
             )
         array, loc = self.constants[name]
+        if array.dtype == np.bool_:  # booleans live in the machine as f32 0.0 / 1.0
+            array = array.astype(np.float32)
         if array.dtype != np.float32:
             raise LockstepError(
                 f"{user} uses '{name}' of element type {array.dtype}; only float32 tensors are supported"
             )
         self.values[name] = self.emit(tops.ConstantOp.from_array(array), loc)
         return self.values[name]
+
+    def numeric(self, name: str, user: str) -> SSAValue:
+        """Like `value`, but an integer constant (e.g. Pow's exponent) is converted to float32."""
+        if name not in self.values and name in self.constants:
+            array, loc = self.constants[name]
+            if array.dtype.kind in "iu":
+                self.constants[name] = (array.astype(np.float32), loc)
+        return self.value(name, user)
+
+    def is_constant(self, name: str) -> bool:
+        return name in self.constants and name not in self.values
+
+    def elem_type(self, name: str) -> int:
+        """The ONNX element type of a value (float when shape inference did not say)."""
+        if self.is_constant(name):
+            dtype = self.constants[name][0].dtype
+            return TensorProto.BOOL if dtype == np.bool_ else onnx.helper.np_dtype_to_tensor_dtype(dtype)
+        return self.types.get(name, TensorProto.FLOAT)
 
     def constant(self, name: str, user: str) -> np.ndarray:
         if name not in self.constants:
@@ -185,6 +213,7 @@ def _reshape(imp: Importer, node: Node) -> list[SSAValue]:
     x = imp.value(node.proto.input[0], node.describe())
     request = imp.constant(node.proto.input[1], node.describe()).astype(np.int64).reshape(-1).tolist()
     shape = _reshape_target(node, tops.shape_of(x), request)
+    _not_empty(node, shape)
     return [imp.emit(tops.ReshapeOp(x, shape), node.name)]
 
 
@@ -224,8 +253,12 @@ def _constant(imp: Importer, node: Node) -> None:
 def _evaluate(node: Node, arrays: Sequence[np.ndarray]) -> list[np.ndarray]:
     """The outputs of one ONNX node on numpy arrays, by the onnx reference implementation."""
     feeds = {name: array for name, array in zip(node.proto.input, arrays) if name}
-    evaluator = ReferenceEvaluator(node.proto, opsets={"": node.opset})
-    return [np.asarray(out) for out in evaluator.run(None, feeds)]
+    # a bare NodeProto would run the newest version of the op: wrap it in a model of the opset
+    untyped = lambda names: [onnx.helper.make_value_info(n, onnx.TypeProto()) for n in names if n]  # noqa: E731
+    graph = onnx.helper.make_graph([node.proto], "node", untyped(feeds), untyped(node.proto.output))
+    model = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", node.opset)])
+    outputs = iter(ReferenceEvaluator(model).run(None, feeds))
+    return [np.asarray(next(outputs)) if name else np.zeros(0) for name in node.proto.output]
 
 
 def _shape_of_input(imp: Importer, node: Node) -> tuple[int, ...]:
@@ -275,17 +308,6 @@ def _view(imp: Importer, node: Node) -> list[SSAValue] | None:
     return [imp.emit(tops.ReshapeOp(x, list(shaped.shape)), node.name)]
 
 
-def _cast(imp: Importer, node: Node) -> list[SSAValue] | None:
-    """Cast of constants is evaluated; a cast of a (float32) run-time value to float32 is the value."""
-    source = node.proto.input[0]
-    if source in imp.constants and source not in imp.values:
-        return _fold(imp, node)
-    if int(node.attrs.get("to", 0)) != TensorProto.FLOAT:
-        to = TensorProto.DataType.Name(int(node.attrs.get("to", 0)))
-        raise LockstepError(f"{node.describe()} casts a run-time value to {to}; only float32 tensors are supported")
-    return [imp.value(source, node.describe())]
-
-
 def _expand(imp: Importer, node: Node) -> list[SSAValue] | None:
     """Expand of constants is evaluated; of a run-time value it is a broadcast."""
     if all(name in imp.constants and name not in imp.values for name in node.proto.input):
@@ -299,17 +321,496 @@ def _expand(imp: Importer, node: Node) -> list[SSAValue] | None:
     return [imp.emit(tops.BroadcastOp(x, shape), node.name)]
 
 
+def _or_fold(convert: Converter) -> Converter:
+    """Evaluated when every input is a constant (shape computations), converted otherwise."""
+
+    def either(imp: Importer, node: Node) -> list[SSAValue] | None:
+        if all(imp.is_constant(name) for name in node.proto.input if name):
+            return _fold(imp, node)
+        return convert(imp, node)
+
+    return either
+
+
+def _variadic(op: type[tops.BinaryOp]) -> Converter:
+    """Sum, Max, Min of any number of inputs: a left-to-right chain of broadcasting binary ops."""
+
+    def convert(imp: Importer, node: Node) -> list[SSAValue]:
+        values = _inputs(imp, node)
+        if not values:
+            raise LockstepError(f"{node.describe()} has no inputs")
+        result = values[0]
+        for other in values[1:]:
+            if tops.broadcast_shapes(tops.shape_of(result), tops.shape_of(other)) is None:
+                raise LockstepError(
+                    f"{node.describe()}: shapes {tops.fmt(tops.shape_of(result))} and"
+                    f" {tops.fmt(tops.shape_of(other))} do not broadcast"
+                )
+            result = imp.emit(op(result, other), node.name)
+        return [result]
+
+    return convert
+
+
+def _mean(imp: Importer, node: Node) -> list[SSAValue]:
+    (total,) = _variadic(tops.AddOp)(imp, node)
+    count = len([name for name in node.proto.input if name])
+    if count == 1:
+        return [total]
+    scale = imp.emit(tops.ConstantOp.from_array(np.array(1 / count, np.float32)), node.name)
+    return [imp.emit(tops.MulOp(total, scale), node.name)]
+
+
+def _pow(imp: Importer, node: Node) -> list[SSAValue]:
+    base = imp.value(node.proto.input[0], node.describe())
+    exponent = imp.numeric(node.proto.input[1], node.describe())
+    if tops.broadcast_shapes(tops.shape_of(base), tops.shape_of(exponent)) is None:
+        raise LockstepError(f"{node.describe()}: the exponent's shape does not broadcast to the base's")
+    return [imp.emit(tops.PowOp(base, exponent), node.name)]
+
+
+def _where(imp: Importer, node: Node) -> list[SSAValue]:
+    cond, lhs, rhs = _inputs(imp, node)
+    if tops.where_shape(*(tops.shape_of(v) for v in (cond, lhs, rhs))) is None:
+        raise LockstepError(f"{node.describe()}: the shapes of condition, X and Y do not broadcast")
+    return [imp.emit(tops.WhereOp(cond, lhs, rhs), node.name)]
+
+
+_CASTABLE = {TensorProto.FLOAT: "float", TensorProto.BOOL: "bool"}
+
+
+def _cast_to(imp: Importer, node: Node, to: int) -> list[SSAValue] | None:
+    """A run-time Cast between float32 and bool (booleans are f32 0.0 / 1.0 in the machine)."""
+    source = node.proto.input[0]
+    if imp.is_constant(source) and all(imp.is_constant(name) for name in node.proto.input[1:]):
+        return _fold(imp, node)
+    if imp.is_constant(source):  # CastLike's run-time second input: only its type counts
+        array = imp.constants[source][0]
+        imp.constants[node.proto.output[0]] = (array.astype(onnx.helper.tensor_dtype_to_np_dtype(to)), node.name)
+        return None
+    have = imp.elem_type(source)
+    if to not in _CASTABLE or have not in _CASTABLE:
+        name = TensorProto.DataType.Name(to if to not in _CASTABLE else have)
+        raise LockstepError(
+            f"{node.describe()} casts a run-time value to {name}; only float32 tensors are supported"
+        )  # (booleans live as float32 0.0 / 1.0, so FLOAT <-> BOOL is allowed)
+    x = imp.value(source, node.describe())
+    if to == TensorProto.BOOL and have == TensorProto.FLOAT:
+        return [imp.emit(tops.ToBoolOp(x), node.name)]
+    return [x]  # bool -> float keeps 0.0 / 1.0; same type is the value itself
+
+
+def _cast(imp: Importer, node: Node) -> list[SSAValue] | None:
+    """Cast of constants is evaluated; of a run-time value only float32 <-> bool is meaningful."""
+    return _cast_to(imp, node, int(node.attrs.get("to", 0)))
+
+
+def _cast_like(imp: Importer, node: Node) -> list[SSAValue] | None:
+    return _cast_to(imp, node, imp.elem_type(node.proto.input[1]))
+
+
+def _dropout(imp: Importer, node: Node) -> list[SSAValue] | None:
+    """Inference Dropout: the identity. Its mask (if asked for) is all true (ones) from opset 12,
+    where the spec says so; before, the spec is silent and onnxruntime (the reference lockstep
+    is checked against) writes all false (zeros), so that is what it is."""
+    inputs = list(node.proto.input)
+    if len(inputs) > 2 and inputs[2]:
+        if not imp.is_constant(inputs[2]):
+            raise LockstepError(f"{node.describe()}: training_mode must be a constant (inference only)")
+        if bool(np.asarray(imp.constants[inputs[2]][0]).any()):
+            raise LockstepError(f"{node.describe()} runs in training mode; only inference (identity) is supported")
+    outputs = list(node.proto.output)
+    if len(outputs) > 1 and outputs[1]:
+        shape = _shape_of_input(imp, node)
+        dtype = np.bool_ if node.opset >= 10 else np.float32
+        fill = np.ones if node.opset >= 12 else np.zeros
+        imp.constants[outputs[1]] = (fill(shape, dtype=dtype), node.name)
+    return _identity(imp, node)
+
+
+def _gelu(imp: Importer, node: Node) -> list[SSAValue]:
+    (x,) = _inputs(imp, node)
+    approximate = node.attrs.get("approximate", b"none")
+    approximate = approximate.decode() if isinstance(approximate, bytes) else str(approximate)
+    if approximate not in ("none", "tanh"):
+        raise LockstepError(f"{node.describe()}: approximate must be 'none' or 'tanh', got '{approximate}'")
+    return [imp.emit(tops.GeluOp(x, approximate), node.name)]
+
+
+REDUCE_OPS: dict[str, tuple[type[tops.ReduceOp], int]] = {
+    # op -> (tops op, first opset with axes as an input)
+    "ReduceSum": (tops.ReduceSumOp, 13),
+    "ReduceMean": (tops.ReduceMeanOp, 18),
+    "ReduceMax": (tops.ReduceMaxOp, 18),
+    "ReduceMin": (tops.ReduceMinOp, 18),
+}
+
+
+def _reduce(imp: Importer, node: Node) -> list[SSAValue]:
+    op, axes_input_from = REDUCE_OPS[node.proto.op_type]
+    x = imp.value(node.proto.input[0], node.describe())
+    shape = tops.shape_of(x)
+    if node.opset >= axes_input_from:
+        name = node.proto.input[1] if len(node.proto.input) > 1 else ""
+        axes = imp.constant(name, node.describe()).astype(np.int64).reshape(-1).tolist() if name else []
+    else:
+        axes = [int(a) for a in node.attrs.get("axes", [])]
+    keepdims = bool(node.attrs.get("keepdims", 1))
+    if not axes:
+        if node.attrs.get("noop_with_empty_axes", 0):
+            return [x]
+        axes = list(range(len(shape)))
+    resolved = [tops.normalise_axis(int(a), len(shape)) for a in axes]
+    if any(a is None for a in resolved) or len(set(resolved)) != len(resolved):
+        raise LockstepError(f"{node.describe()}: axes {axes} are invalid for rank {len(shape)}")
+    if not shape:  # a scalar reduces to itself
+        return [x]
+    return [imp.emit(op(x, sorted(resolved), keepdims), node.name)]  # type: ignore[type-var]
+
+
+def _norm_axis(node: Node, rank: int) -> int:
+    axis = int(node.attrs.get("axis", -1))
+    resolved = tops.normalise_axis(axis, rank)
+    if resolved is None:
+        raise LockstepError(f"{node.describe()}: axis {axis} is out of range for rank {rank}")
+    return resolved
+
+
+def _layer_norm(imp: Importer, node: Node) -> list[SSAValue]:
+    x, scale, *bias = _inputs(imp, node)
+    shape = tops.shape_of(x)
+    axis, eps = _norm_axis(node, len(shape)), float(node.attrs.get("epsilon", 1e-5))
+    for v in (scale, *bias):
+        if not tops.broadcasts_to(tops.shape_of(v), shape):
+            raise LockstepError(f"{node.describe()}: scale/bias {tops.fmt(tops.shape_of(v))} do not broadcast to {tops.fmt(shape)}")
+    y = imp.emit(tops.LayerNormOp(x, scale, bias[0] if bias else None, axis, eps), node.name)
+    outputs = list(node.proto.output)
+    if not any(outputs[1:]):
+        return [y]
+    # Mean and InvStdDev (training outputs): their own reductions, shaped with keepdims
+    axes = list(range(axis, len(shape)))
+    mean = imp.emit(tops.ReduceMeanOp(x, axes, True), node.name)
+    centred = imp.emit(tops.SubOp(x, mean), node.name)
+    square = imp.emit(tops.MulOp(centred, centred), node.name)
+    var = imp.emit(tops.ReduceMeanOp(square, axes, True), node.name)
+    epsilon = imp.emit(tops.ConstantOp.from_array(np.array(eps, np.float32)), node.name)
+    std = imp.emit(tops.SqrtOp(imp.emit(tops.AddOp(var, epsilon), node.name)), node.name)
+    return [y, mean, imp.emit(tops.ReciprocalOp(std), node.name)]
+
+
+def _rms_norm(imp: Importer, node: Node) -> list[SSAValue]:
+    x, scale = _inputs(imp, node)
+    shape = tops.shape_of(x)
+    if not tops.broadcasts_to(tops.shape_of(scale), shape):
+        raise LockstepError(f"{node.describe()}: scale {tops.fmt(tops.shape_of(scale))} does not broadcast to {tops.fmt(shape)}")
+    axis, eps = _norm_axis(node, len(shape)), float(node.attrs.get("epsilon", 1e-5))
+    return [imp.emit(tops.RMSNormOp(x, scale, None, axis, eps), node.name)]
+
+
+# ------------------------------------------------------------- data movement
+# Concat, Split, Slice and Gather (constant indices) of run-time values become tops.concat,
+# tops.slice and tops.gather with resolved (non-negative, clamped) parameters; on constants
+# they are evaluated. Zero-size results are rejected (the machine has no empty tensors).
+
+
+def _all_constant(imp: Importer, node: Node) -> bool:
+    return all(imp.is_constant(name) for name in node.proto.input if name)
+
+
+def _ints(imp: Importer, node: Node, name: str) -> list[int]:
+    return imp.constant(name, node.describe()).astype(np.int64).reshape(-1).tolist()
+
+
+def _data_axis(node: Node, axis: int, rank: int) -> int:
+    resolved = tops.normalise_axis(axis, rank)
+    if resolved is None:
+        raise LockstepError(f"{node.describe()}: axis {axis} is out of range for rank {rank}")
+    return resolved
+
+
+def _not_empty(node: Node, shape: Sequence[int]) -> None:
+    if 0 in shape:
+        raise LockstepError(
+            f"{node.describe()} produces an empty tensor ({tops.fmt(shape)}); zero-size tensors are not supported"
+        )
+
+
+def _concat(imp: Importer, node: Node) -> list[SSAValue] | None:
+    if _all_constant(imp, node):
+        return _fold(imp, node)
+    values = _inputs(imp, node)
+    shapes = [tops.shape_of(v) for v in values]
+    if "axis" not in node.attrs:
+        raise LockstepError(f"{node.describe()} has no axis attribute")
+    axis = _data_axis(node, int(node.attrs["axis"]), len(shapes[0]))
+    shape = tops.concat_shape(shapes, axis)
+    if isinstance(shape, str):
+        raise LockstepError(f"{node.describe()}: {shape}")
+    _not_empty(node, shape)
+    kept = [v for v in values if tops.shape_of(v)[axis]]  # ONNX allows empty operands
+    if len(kept) == 1:
+        return [kept[0]]
+    return [imp.emit(tops.ConcatOp(kept, axis), node.name)]
+
+
+def _slice_request(imp: Importer, node: Node) -> tuple[list[int], list[int], list[int], list[int]]:
+    """starts, ends, axes, steps: attributes before opset 10, (constant) inputs from then on."""
+    if node.opset < 10:
+        starts = [int(s) for s in node.attrs.get("starts", [])]
+        ends = [int(e) for e in node.attrs.get("ends", [])]
+        axes = [int(a) for a in node.attrs.get("axes", range(len(starts)))]
+        return starts, ends, axes, [1] * len(starts)
+    names = [*node.proto.input, "", "", "", ""][:5]
+    starts, ends = _ints(imp, node, names[1]), _ints(imp, node, names[2])
+    axes = _ints(imp, node, names[3]) if names[3] else list(range(len(starts)))
+    steps = _ints(imp, node, names[4]) if names[4] else [1] * len(starts)
+    return starts, ends, axes, steps
+
+
+def _slice(imp: Importer, node: Node) -> list[SSAValue] | None:
+    if _all_constant(imp, node):
+        return _fold(imp, node)
+    x = imp.value(node.proto.input[0], node.describe())
+    shape = tops.shape_of(x)
+    starts, ends, axes, steps = _slice_request(imp, node)
+    if not len(starts) == len(ends) == len(axes) == len(steps):
+        raise LockstepError(f"{node.describe()}: starts, ends, axes and steps have different lengths")
+    resolved = [_data_axis(node, a, len(shape)) for a in axes]
+    if len(set(resolved)) != len(resolved):
+        raise LockstepError(f"{node.describe()}: axes {axes} repeat an axis")
+    first, step, out = [0] * len(shape), [1] * len(shape), list(shape)
+    for axis, start, end, stride in zip(resolved, starts, ends, steps):
+        if stride == 0:
+            raise LockstepError(f"{node.describe()}: a step of 0 is invalid")
+        taken = range(*slice(start, end, stride).indices(shape[axis]))  # ONNX clamps like Python
+        first[axis], step[axis], out[axis] = (taken.start if len(taken) else 0), stride, len(taken)
+    _not_empty(node, out)
+    if out == list(shape) and all(s == 1 for s in step):
+        return [x]
+    return [imp.emit(tops.SliceOp(x, first, step, out), node.name)]
+
+
+def _split_sizes(imp: Importer, node: Node, size: int, outputs: int) -> list[int]:
+    if node.opset >= 13:
+        name = node.proto.input[1] if len(node.proto.input) > 1 else ""
+        if name:
+            return _ints(imp, node, name)
+    elif "split" in node.attrs:
+        return [int(s) for s in node.attrs["split"]]  # type: ignore[union-attr]
+    if node.opset >= 18 and "num_outputs" in node.attrs:
+        parts = int(node.attrs["num_outputs"])  # type: ignore[arg-type]
+        chunk = -(-size // parts)  # the last chunk is smaller when the size does not divide
+        return [min(chunk, max(size - i * chunk, 0)) for i in range(parts)]
+    if size % outputs:
+        raise LockstepError(f"{node.describe()}: size {size} does not split into {outputs} equal parts")
+    return [size // outputs] * outputs
+
+
+def _split(imp: Importer, node: Node) -> list[SSAValue] | None:
+    if _all_constant(imp, node):
+        return _fold(imp, node)
+    x = imp.value(node.proto.input[0], node.describe())
+    shape = tops.shape_of(x)
+    axis = _data_axis(node, int(node.attrs.get("axis", 0)), len(shape))  # type: ignore[arg-type]
+    outputs = list(node.proto.output)
+    sizes = _split_sizes(imp, node, shape[axis], len(outputs))
+    if len(sizes) != len(outputs) or sum(sizes) != shape[axis] or min(sizes) < 0:
+        raise LockstepError(f"{node.describe()}: split {sizes} does not cut size {shape[axis]} into {len(outputs)} parts")
+    results, offset = [], 0
+    for size in sizes:
+        out = [*shape[:axis], size, *shape[axis + 1 :]]
+        _not_empty(node, out)
+        starts = [0] * len(shape)
+        starts[axis] = offset
+        results.append(x if size == shape[axis] else
+                       imp.emit(tops.SliceOp(x, starts, [1] * len(shape), out), node.name))
+        offset += size
+    return results
+
+
+def _gather(imp: Importer, node: Node) -> list[SSAValue] | None:
+    if _all_constant(imp, node):
+        return _fold(imp, node)
+    data, indices = node.proto.input[0], node.proto.input[1]
+    if indices not in imp.constants:
+        raise LockstepError(_RUNTIME_GATHER.format(node=node.describe(), indices=indices))
+    x = imp.value(data, node.describe())
+    shape = tops.shape_of(x)
+    axis = _data_axis(node, int(node.attrs.get("axis", 0)), len(shape))  # type: ignore[arg-type]
+    index = imp.constant(indices, node.describe()).astype(np.int64)
+    index = np.where(index < 0, index + shape[axis], index)
+    if index.size and (index.min() < 0 or index.max() >= shape[axis]):
+        raise LockstepError(f"{node.describe()}: indices are out of range for size {shape[axis]} of axis {axis}")
+    _not_empty(node, tops.gather_shape(shape, axis, index.shape))
+    return [imp.emit(tops.GatherOp(x, axis, index), node.name)]
+
+
+_RUNTIME_GATHER = (
+    "{node} indexes with '{indices}', which is known only at run time (an embedding lookup);"
+    " only constant indices are supported: every address of a lockstep program is fixed at"
+    " compile time"
+)
+
+
+# ------------------------------------------------ convolution, pooling, normalisation
+
+
+def _text(node: Node, name: str, default: str) -> str:
+    value = node.attrs.get(name, default)
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _window_attrs(node: Node, spatial: Sequence[int], kernel: Sequence[int]) -> tuple[list[int], list[int], list[int]]:
+    """strides, pads [begins..., ends...] and dilations of a Conv or pool node, auto_pad resolved
+    (SAME_UPPER puts the odd padding at the end, SAME_LOWER at the beginning)."""
+    rank = len(spatial)
+    strides = [int(s) for s in node.attrs.get("strides", [1] * rank)]
+    dilations = [int(d) for d in node.attrs.get("dilations", [1] * rank)]
+    auto_pad = _text(node, "auto_pad", "NOTSET")
+    if len(strides) != rank or len(dilations) != rank or len(kernel) != rank:
+        raise LockstepError(f"{node.describe()}: kernel_shape, strides and dilations need {rank} values")
+    if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+        begins, ends = [], []
+        for size, k, s, d in zip(spatial, kernel, strides, dilations):
+            total = max(0, (-(-size // s) - 1) * s + (k - 1) * d + 1 - size)
+            small, large = total // 2, total - total // 2
+            begins.append(small if auto_pad == "SAME_UPPER" else large)
+            ends.append(large if auto_pad == "SAME_UPPER" else small)
+        return strides, begins + ends, dilations
+    if auto_pad == "VALID":
+        return strides, [0] * 2 * rank, dilations
+    if auto_pad != "NOTSET":
+        raise LockstepError(f"{node.describe()}: unknown auto_pad '{auto_pad}'")
+    pads = [int(p) for p in node.attrs.get("pads", [0] * 2 * rank)]
+    if len(pads) != 2 * rank:
+        raise LockstepError(f"{node.describe()}: pads needs {2 * rank} values, got {pads}")
+    return strides, pads, dilations
+
+
+def _as_2d(imp: Importer, node: Node, x: SSAValue) -> SSAValue:
+    """A 1-D window op's [N, C, L] input as [N, C, 1, L]; other ranks must be 4."""
+    shape = tops.shape_of(x)
+    if len(shape) == 3:
+        return imp.emit(tops.ReshapeOp(x, [shape[0], shape[1], 1, shape[2]]), node.name)
+    if len(shape) != 4:
+        raise LockstepError(f"{node.describe()}: only 1-D and 2-D windows are supported, input is {tops.fmt(shape)}")
+    return x
+
+
+def _window_2d(strides: list[int], pads: list[int], dilations: list[int], kernel: list[int]):
+    """1-D window attributes as the 2-D ones of a height-1 input."""
+    if len(kernel) == 2:
+        return strides, pads, dilations, kernel
+    return [1, strides[0]], [0, pads[0], 0, pads[1]], [1, dilations[0]], [1, kernel[0]]
+
+
+def _back_from_2d(imp: Importer, node: Node, y: SSAValue, rank: int) -> SSAValue:
+    if rank == 3:
+        n, c, _, length = tops.shape_of(y)
+        return imp.emit(tops.ReshapeOp(y, [n, c, length]), node.name)
+    return y
+
+
+def _conv(imp: Importer, node: Node) -> list[SSAValue]:
+    x, w, *bias = _inputs(imp, node)
+    rank, wshape = len(tops.shape_of(x)), tops.shape_of(w)
+    kernel = [int(k) for k in node.attrs.get("kernel_shape", wshape[2:])]
+    if list(wshape[2:]) != kernel:
+        raise LockstepError(f"{node.describe()}: kernel_shape {kernel} does not match the weight {tops.fmt(wshape)}")
+    x2 = _as_2d(imp, node, x)
+    strides, pads, dilations, kernel = _window_2d(*_window_attrs(node, tops.shape_of(x)[2:], kernel), kernel)
+    if rank == 3:
+        w = imp.emit(tops.ReshapeOp(w, [wshape[0], wshape[1], 1, wshape[2]]), node.name)
+    group = int(node.attrs.get("group", 1))
+    shape = tops.conv_shape(tops.shape_of(x2), tops.shape_of(w), strides, pads, dilations, group)
+    if isinstance(shape, str):
+        raise LockstepError(f"{node.describe()}: {shape}")
+    if bias and tops.shape_of(bias[0]) != (shape[1],):
+        raise LockstepError(f"{node.describe()}: bias {tops.fmt(tops.shape_of(bias[0]))} should be [{shape[1]}]")
+    y = imp.emit(tops.ConvOp(x2, w, bias[0] if bias else None, strides, pads, dilations, group), node.name)
+    return [_back_from_2d(imp, node, y, rank)]
+
+
+def _pool(imp: Importer, node: Node) -> list[SSAValue]:
+    if len(node.proto.output) > 1 and node.proto.output[1]:
+        raise LockstepError(f"{node.describe()}: the Indices output is not supported")
+    x = imp.value(node.proto.input[0], node.describe())
+    rank = len(tops.shape_of(x))
+    kernel = [int(k) for k in node.attrs.get("kernel_shape", [])]
+    x2 = _as_2d(imp, node, x)
+    strides, pads, dilations, kernel = _window_2d(*_window_attrs(node, tops.shape_of(x)[2:], kernel), kernel)
+    ceil_mode = bool(node.attrs.get("ceil_mode", 0))
+    shape = tops.PoolOp.pool_shape(tops.shape_of(x2), kernel, strides, pads, dilations, ceil_mode)
+    if isinstance(shape, str):
+        raise LockstepError(f"{node.describe()}: {shape}")
+    if node.proto.op_type == "MaxPool":
+        op: tops.PoolOp = tops.MaxPoolOp(x2, kernel, strides, pads, dilations, ceil_mode)
+    else:
+        op = tops.AvgPoolOp(x2, kernel, strides, pads, dilations, ceil_mode, bool(node.attrs.get("count_include_pad", 0)))
+    return [_back_from_2d(imp, node, imp.emit(op, node.name), rank)]
+
+
+def _global_pool(imp: Importer, node: Node) -> list[SSAValue]:
+    """GlobalAveragePool / GlobalMaxPool: a mean / max over the spatial axes, kept."""
+    (x,) = _inputs(imp, node)
+    rank = len(tops.shape_of(x))
+    if rank < 3:
+        raise LockstepError(f"{node.describe()}: the input needs spatial axes, got {tops.fmt(tops.shape_of(x))}")
+    op = tops.ReduceMeanOp if node.proto.op_type == "GlobalAveragePool" else tops.ReduceMaxOp
+    return [imp.emit(op(x, list(range(2, rank)), True), node.name)]
+
+
+def _batch_norm(imp: Importer, node: Node) -> list[SSAValue]:
+    if any(node.proto.output[1:]):
+        raise LockstepError(f"{node.describe()}: running mean/variance outputs (training) are not supported")
+    if int(node.attrs.get("training_mode", 0)):
+        raise LockstepError(f"{node.describe()} runs in training mode; only inference is supported")
+    x, scale, bias, mean, var = _inputs(imp, node)
+    shape = tops.shape_of(x)
+    if len(shape) < 2 or any(tops.shape_of(v) != (shape[1],) for v in (scale, bias, mean, var)):
+        raise LockstepError(f"{node.describe()}: scale, B, mean and var must be [C] for an [N, C, ...] input")
+    eps = float(node.attrs.get("epsilon", 1e-5))
+    return [imp.emit(tops.BatchNormOp(x, scale, bias, mean, var, eps), node.name)]
+
+
+def _lrn(imp: Importer, node: Node) -> list[SSAValue]:
+    (x,) = _inputs(imp, node)
+    if len(tops.shape_of(x)) < 2 or "size" not in node.attrs:
+        raise LockstepError(f"{node.describe()}: needs an [N, C, ...] input and a size")
+    a = node.attrs
+    return [imp.emit(tops.LRNOp(x, int(a["size"]), float(a.get("alpha", 1e-4)), float(a.get("beta", 0.75)),
+                                float(a.get("bias", 1.0))), node.name)]
+
+
+WINDOW_CONVERTERS: dict[str, Converter] = {
+    "Conv": _conv,
+    "MaxPool": _pool,
+    "AveragePool": _pool,
+    "GlobalAveragePool": _global_pool,
+    "GlobalMaxPool": _global_pool,
+    "BatchNormalization": _batch_norm,
+    "LRN": _lrn,
+}
+
+
 # ops that compute shapes: evaluated on constants at import time
 SHAPE_OPS: dict[str, Converter] = {
     "Shape": _shape,
     "Size": _size,
     "Cast": _cast,
+    "CastLike": _cast_like,
     "Expand": _expand,
-    **{op: _fold for op in ("Concat", "ConstantOfShape", "Equal", "Gather", "Range", "Slice", "Where")},
+    **{op: _fold for op in ("ConstantOfShape", "Range")},
+    # evaluated on constants, data movement on run-time values
+    "Concat": _concat,
+    "Split": _split,
+    "Slice": _slice,
+    "Gather": _gather,
 }
 
 
 CONVERTERS: dict[str, Converter] = {
+    **WINDOW_CONVERTERS,
     "MatMul": _matmul,
     "Gemm": _gemm,
     "Add": _binary(tops.AddOp),
@@ -320,6 +821,35 @@ CONVERTERS: dict[str, Converter] = {
     "Sigmoid": _unary(tops.SigmoidOp),
     "Tanh": _unary(tops.TanhOp),
     "Exp": _unary(tops.ExpOp),
+    "Neg": _unary(tops.NegOp),
+    "Abs": _unary(tops.AbsOp),
+    "Log": _unary(tops.LogOp),
+    "Sqrt": _unary(tops.SqrtOp),
+    "Reciprocal": _unary(tops.ReciprocalOp),
+    "Erf": _unary(tops.ErfOp),
+    "Cos": _unary(tops.CosOp),
+    "Sin": _unary(tops.SinOp),
+    "IsNaN": _or_fold(_unary(tops.IsNaNOp)),
+    "Not": _or_fold(_unary(tops.NotOp)),
+    "Pow": _pow,
+    "Sum": _variadic(tops.AddOp),
+    "Max": _variadic(tops.MaxOp),
+    "Min": _variadic(tops.MinOp),
+    "Mean": _mean,
+    "Equal": _or_fold(_binary(tops.EqualOp)),
+    "Less": _or_fold(_binary(tops.LessOp)),
+    "Greater": _or_fold(_binary(tops.GreaterOp)),
+    "LessOrEqual": _or_fold(_binary(tops.LessOrEqualOp)),
+    "GreaterOrEqual": _or_fold(_binary(tops.GreaterOrEqualOp)),
+    "And": _or_fold(_binary(tops.AndOp)),
+    "Or": _or_fold(_binary(tops.OrOp)),
+    "Xor": _or_fold(_binary(tops.XorOp)),
+    "Where": _or_fold(_where),
+    "Dropout": _dropout,
+    "Gelu": _gelu,
+    **{op: _reduce for op in REDUCE_OPS},
+    "LayerNormalization": _layer_norm,
+    "RMSNormalization": _rms_norm,
     "Softmax": _softmax,
     "Reshape": _reshape,
     "Transpose": _transpose,
@@ -356,6 +886,8 @@ def _check_nodes(graph: onnx.GraphProto, inputs: set[str]) -> None:
             raise LockstepError(
                 f"node '{name}' (op Reshape) needs a constant shape, but '{proto.input[1]}' is a graph input"
             )
+        if proto.op_type == "Gather" and len(proto.input) > 1 and proto.input[1] in inputs:
+            raise LockstepError(_RUNTIME_GATHER.format(node=f"node '{name}' (op Gather)", indices=proto.input[1]))
 
 
 def _node_name(proto: onnx.NodeProto, index: int) -> str:
@@ -382,7 +914,7 @@ def _static_shape(value: onnx.ValueInfoProto, kind: str) -> list[int]:
     tensor_type = value.type.tensor_type
     if not value.type.HasField("tensor_type"):
         raise LockstepError(f"{kind} '{value.name}' is not a tensor")
-    if tensor_type.elem_type != TensorProto.FLOAT:
+    if tensor_type.elem_type not in (TensorProto.FLOAT, TensorProto.BOOL):  # a bool is f32 0.0 / 1.0
         elem = TensorProto.DataType.Name(tensor_type.elem_type)
         raise LockstepError(f"{kind} '{value.name}' has element type {elem}; only float32 tensors are supported")
     if not tensor_type.HasField("shape"):
@@ -443,6 +975,9 @@ def import_proto(model: onnx.ModelProto, shape_overrides: dict[str, list[int]] |
     imp = Importer(Builder(InsertPoint.at_end(block)))
     imp.values.update({v.name: arg for v, arg in zip(inputs, block.args)})
     imp.constants.update({name: (_initializer_array(t), name) for name, t in initializers.items()})
+    for info in (*graph.input, *graph.value_info, *graph.output):
+        if info.type.HasField("tensor_type"):
+            imp.types[info.name] = info.type.tensor_type.elem_type
     opset = _opset(model)
     for index, proto in enumerate(graph.node):
         node = Node(proto, _node_name(proto, index), opset, _attributes(proto))
@@ -483,7 +1018,7 @@ def _convert(imp: Importer, node: Node) -> list[SSAValue] | None:
 
 def _check_output_type(value: onnx.ValueInfoProto) -> None:
     elem = value.type.tensor_type.elem_type
-    if elem not in (TensorProto.UNDEFINED, TensorProto.FLOAT):
+    if elem not in (TensorProto.UNDEFINED, TensorProto.FLOAT, TensorProto.BOOL):  # a bool is f32 0.0 / 1.0
         name = TensorProto.DataType.Name(elem)
         raise LockstepError(f"output '{value.name}' has element type {name}; only float32 tensors are supported")
 

@@ -14,6 +14,7 @@ from typing import ClassVar, TypeAlias
 import numpy as np
 from xdsl.dialects.builtin import (
     BoolAttr,
+    StringAttr,
     BytesAttr,
     DenseArrayBase,
     DenseIntOrFPElementsAttr,
@@ -35,6 +36,7 @@ from xdsl.irdl import (
     base,
     irdl_op_definition,
     operand_def,
+    var_operand_def,
     opt_operand_def,
     prop_def,
     result_def,
@@ -113,6 +115,13 @@ def normalise_axis(axis: int, rank: int) -> int | None:
 
 def permuted(shape: Sequence[int], perm: Sequence[int]) -> Shape:
     return tuple(shape[p] for p in perm)
+
+
+def reduced_shape(shape: Sequence[int], axes: Sequence[int], keepdims: bool) -> Shape:
+    """The shape after reducing `axes` (non-negative): 1 there with keepdims, dropped without."""
+    if keepdims:
+        return tuple(1 if i in axes else d for i, d in enumerate(shape))
+    return tuple(d for i, d in enumerate(shape) if i not in axes)
 
 
 # ----------------------------------------------------------------------- ops
@@ -206,6 +215,98 @@ class DivOp(BinaryOp):
     name = "tops.div"
 
 
+@irdl_op_definition
+class PowOp(BinaryOp):
+    name = "tops.pow"
+
+
+@irdl_op_definition
+class MaxOp(BinaryOp):
+    name = "tops.max"
+
+
+@irdl_op_definition
+class MinOp(BinaryOp):
+    name = "tops.min"
+
+
+# Predicates and logic. Booleans are f32 tensors holding 0.0 (false) and 1.0
+# (true); the logic ops read any non-zero value as true.
+
+
+@irdl_op_definition
+class EqualOp(BinaryOp):
+    name = "tops.equal"
+
+
+@irdl_op_definition
+class LessOp(BinaryOp):
+    name = "tops.less"
+
+
+@irdl_op_definition
+class GreaterOp(BinaryOp):
+    name = "tops.greater"
+
+
+@irdl_op_definition
+class LessOrEqualOp(BinaryOp):
+    name = "tops.less_equal"
+
+
+@irdl_op_definition
+class GreaterOrEqualOp(BinaryOp):
+    name = "tops.greater_equal"
+
+
+@irdl_op_definition
+class AndOp(BinaryOp):
+    name = "tops.and"
+
+
+@irdl_op_definition
+class OrOp(BinaryOp):
+    name = "tops.or"
+
+
+@irdl_op_definition
+class XorOp(BinaryOp):
+    name = "tops.xor"
+
+
+@irdl_op_definition
+class WhereOp(TopsOp):
+    """ONNX Where: lhs where condition is true (non-zero), rhs elsewhere, numpy broadcasting."""
+
+    name = "tops.where"
+    condition = operand_def(F32Tensor)
+    lhs = operand_def(F32Tensor)
+    rhs = operand_def(F32Tensor)
+
+    assembly_format = "$condition `,` $lhs `,` $rhs attr-dict `:` functional-type(operands, results)"
+
+    def __init__(self, condition: SSAValue, lhs: SSAValue, rhs: SSAValue):
+        shape = where_shape(shape_of(condition), shape_of(lhs), shape_of(rhs))
+        assert shape is not None, "operands do not broadcast"
+        super().__init__(operands=[condition, lhs, rhs], result_types=[tensor(shape)])
+
+    def verify_(self) -> None:
+        shapes = [shape_of(v) for v in self.operands]
+        expected = where_shape(*shapes)
+        if expected is None:
+            raise VerifyException(f"operand shapes {', '.join(map(fmt, shapes))} do not broadcast")
+        if expected != self.out_shape():
+            raise VerifyException(f"result shape {fmt(self.out_shape())} is not the broadcast shape {fmt(expected)}")
+
+
+def where_shape(*shapes: Sequence[int]) -> Shape | None:
+    """The broadcast of several shapes, or None."""
+    out: Shape | None = tuple(shapes[0])
+    for shape in shapes[1:]:
+        out = None if out is None else broadcast_shapes(out, shape)
+    return out
+
+
 class SameTypeOp(IRDLOperation):
     """Base of the ops whose result has the type of their single operand."""
 
@@ -243,6 +344,192 @@ class TanhOp(UnaryOp):
 @irdl_op_definition
 class ExpOp(UnaryOp):
     name = "tops.exp"
+
+
+@irdl_op_definition
+class NegOp(UnaryOp):
+    name = "tops.neg"
+
+
+@irdl_op_definition
+class AbsOp(UnaryOp):
+    name = "tops.abs"
+
+
+@irdl_op_definition
+class LogOp(UnaryOp):
+    name = "tops.log"
+
+
+@irdl_op_definition
+class SqrtOp(UnaryOp):
+    name = "tops.sqrt"
+
+
+@irdl_op_definition
+class ReciprocalOp(UnaryOp):
+    name = "tops.reciprocal"
+
+
+@irdl_op_definition
+class ErfOp(UnaryOp):
+    name = "tops.erf"
+
+
+@irdl_op_definition
+class CosOp(UnaryOp):
+    name = "tops.cos"
+
+
+@irdl_op_definition
+class SinOp(UnaryOp):
+    name = "tops.sin"
+
+
+@irdl_op_definition
+class IsNaNOp(UnaryOp):
+    """1.0 where the operand is NaN, else 0.0."""
+
+    name = "tops.isnan"
+
+
+@irdl_op_definition
+class NotOp(UnaryOp):
+    """1.0 where the operand is 0.0, else 0.0."""
+
+    name = "tops.not"
+
+
+@irdl_op_definition
+class ToBoolOp(UnaryOp):
+    """ONNX Cast to bool: 1.0 where the operand is non-zero (or NaN), else 0.0."""
+
+    name = "tops.to_bool"
+
+
+@irdl_op_definition
+class GeluOp(SameTypeOp):
+    """ONNX Gelu (opset 20): `approximate` is "none" (erf) or "tanh"; `normalise` decomposes it."""
+
+    name = "tops.gelu"
+    approximate = prop_def(StringAttr)
+
+    assembly_format = "$input `approximate` `=` $approximate attr-dict `:` type($result)"
+
+    def __init__(self, input: SSAValue, approximate: str = "none"):
+        super().__init__(input, {"approximate": StringAttr(approximate)})
+
+    def verify_(self) -> None:
+        if self.approximate.data not in ("none", "tanh"):
+            raise VerifyException(f"approximate must be \"none\" or \"tanh\", got \"{self.approximate.data}\"")
+
+
+class ReduceOp(TopsOp):
+    """Reduction over `axes` (non-negative, increasing, at least one); keepdims is read off
+    the result's rank. `normalise` leaves only the last axis of any rank, or axis 1 of a
+    rank-4 tensor [outer, reduced, rows, width] (a reduction across rows), with keepdims."""
+
+    input = operand_def(F32Tensor)
+    axes = prop_def(DenseArrayBase.constr(i64))
+
+    assembly_format = "$input `axes` `=` $axes attr-dict `:` functional-type(operands, results)"
+
+    def __init__(self, input: SSAValue, axes: Sequence[int], keepdims: bool):
+        super().__init__(
+            operands=[input],
+            result_types=[tensor(reduced_shape(shape_of(input), axes, keepdims))],
+            properties={"axes": DenseArrayBase.from_list(i64, list(axes))},
+        )
+
+    def reduced_axes(self) -> tuple[int, ...]:
+        return self.axes.get_values()
+
+    def keepdims(self) -> bool:
+        return len(self.out_shape()) == len(shape_of(self.input))
+
+    def verify_(self) -> None:
+        source, axes = shape_of(self.input), list(self.reduced_axes())
+        if not axes or axes != sorted(set(axes)) or axes[0] < 0 or axes[-1] >= max(len(source), 1):
+            raise VerifyException(f"axes {axes} must be increasing, distinct and within rank {len(source)}")
+        allowed = {reduced_shape(source, axes, True), reduced_shape(source, axes, False)}
+        if self.out_shape() not in allowed:
+            raise VerifyException(
+                f"result shape {fmt(self.out_shape())} is not {fmt(source)} reduced over axes {axes}"
+            )
+
+
+@irdl_op_definition
+class ReduceSumOp(ReduceOp):
+    name = "tops.reduce_sum"
+
+
+@irdl_op_definition
+class ReduceMeanOp(ReduceOp):
+    name = "tops.reduce_mean"
+
+
+@irdl_op_definition
+class ReduceMaxOp(ReduceOp):
+    name = "tops.reduce_max"
+
+
+@irdl_op_definition
+class ReduceMinOp(ReduceOp):
+    name = "tops.reduce_min"
+
+
+class NormOp(TopsOp):
+    """Normalisation over axes [axis, rank), then scale [+ bias] (each broadcast to the input)."""
+
+    input = operand_def(F32Tensor)
+    scale = operand_def(F32Tensor)
+    bias = opt_operand_def(F32Tensor)
+    axis = prop_def(IntegerAttr[I64])
+    epsilon = prop_def(FloatAttr[Float32Type])
+
+    assembly_format = (
+        "$input `,` $scale (`,` $bias^)? `axis` `=` $axis `epsilon` `=` $epsilon attr-dict "
+        "`:` functional-type(operands, results)"
+    )
+
+    def __init__(self, input: SSAValue, scale: SSAValue, bias: SSAValue | None, axis: int, epsilon: float):
+        super().__init__(
+            operands=[input, scale, [] if bias is None else [bias]],
+            result_types=[input.type],
+            properties={"axis": IntegerAttr(axis, i64), "epsilon": FloatAttr(epsilon, f32)},
+        )
+
+    def norm_axis(self) -> int:
+        axis = normalise_axis(self.axis.value.data, len(shape_of(self.input)))
+        assert axis is not None
+        return axis
+
+    def verify_(self) -> None:
+        source = shape_of(self.input)
+        if normalise_axis(self.axis.value.data, len(source)) is None:
+            raise VerifyException(f"axis {self.axis.value.data} is out of range for rank {len(source)}")
+        if self.out_shape() != source:
+            raise VerifyException(f"result shape {fmt(self.out_shape())} should be {fmt(source)}")
+        for name in ("scale", "bias"):
+            value = getattr(self, name)
+            if value is not None and not broadcasts_to(shape_of(value), source):
+                raise VerifyException(f"{name} of shape {fmt(shape_of(value))} does not broadcast to {fmt(source)}")
+
+
+@irdl_op_definition
+class LayerNormOp(NormOp):
+    """ONNX LayerNormalization's Y: (x - mean) / sqrt(var + epsilon) * scale [+ bias].
+    `normalise` decomposes it into reductions and elementwise ops."""
+
+    name = "tops.layer_norm"
+
+
+@irdl_op_definition
+class RMSNormOp(NormOp):
+    """ONNX RMSNormalization (opset 23): x / sqrt(mean(x^2) + epsilon) * scale [+ bias, which
+    ONNX does not have: the importer never sets it]."""
+
+    name = "tops.rms_norm"
 
 
 @irdl_op_definition
@@ -415,6 +702,442 @@ class BroadcastOp(TopsOp):
             )
 
 
+# ------------------------------------------------------------ data movement
+# Every result element of these ops is a copy of one operand element. `apply` is their
+# numpy meaning on arrays of any dtype: the evaluator runs it on values, the lowering on
+# element indices (which operand element lands where).
+
+
+def concat_shape(shapes: Sequence[Sequence[int]], axis: int) -> Shape | str:
+    """The shape of a concatenation along `axis` (non-negative), or a message saying why there is none."""
+    if not shapes:
+        return "needs at least one operand"
+    rank = len(shapes[0])
+    if any(len(s) != rank for s in shapes):
+        return f"operands have different ranks: {', '.join(map(fmt, shapes))}"
+    if not 0 <= axis < rank:
+        return f"axis {axis} is out of range for rank {rank}"
+    if any(tuple(s[:axis]) + tuple(s[axis + 1 :]) != tuple(shapes[0][:axis]) + tuple(shapes[0][axis + 1 :])
+           for s in shapes):
+        return f"operand shapes {', '.join(map(fmt, shapes))} differ outside axis {axis}"
+    return (*shapes[0][:axis], sum(s[axis] for s in shapes), *shapes[0][axis + 1 :])
+
+
+def gather_shape(source: Sequence[int], axis: int, index_shape: Sequence[int]) -> Shape:
+    return (*source[:axis], *index_shape, *source[axis + 1 :])
+
+
+class SelectOp(TopsOp):
+    """Base of the data-movement ops: each result element is one operand element."""
+
+    def apply(self, arrays: Sequence[np.ndarray]) -> np.ndarray:
+        raise NotImplementedError
+
+
+@irdl_op_definition
+class ConcatOp(SelectOp):
+    """ONNX Concat of one or more operands of one rank along `axis` (non-negative)."""
+
+    name = "tops.concat"
+    inputs = var_operand_def(F32Tensor)
+    axis = prop_def(IntegerAttr[I64])
+
+    assembly_format = "$inputs `axis` `=` $axis attr-dict `:` functional-type(operands, results)"
+
+    def __init__(self, inputs: Sequence[SSAValue], axis: int):
+        shape = concat_shape([shape_of(v) for v in inputs], axis)
+        assert isinstance(shape, tuple), shape
+        super().__init__(operands=[list(inputs)], result_types=[tensor(shape)],
+                         properties={"axis": IntegerAttr(axis, i64)})
+
+    def apply(self, arrays: Sequence[np.ndarray]) -> np.ndarray:
+        return np.concatenate(arrays, axis=self.axis.value.data)
+
+    def verify_(self) -> None:
+        expected = concat_shape([shape_of(v) for v in self.inputs], self.axis.value.data)
+        if isinstance(expected, str):
+            raise VerifyException(expected)
+        if expected != self.out_shape():
+            raise VerifyException(f"result shape {fmt(self.out_shape())} should be {fmt(expected)}")
+
+
+@irdl_op_definition
+class SliceOp(SelectOp):
+    """A resolved ONNX Slice: result element i of dimension d is operand element
+    starts[d] + i * steps[d] (every dimension listed, starts in range, steps non-zero);
+    the result type gives the counts."""
+
+    name = "tops.slice"
+    input = operand_def(F32Tensor)
+    starts = prop_def(DenseArrayBase.constr(i64))
+    steps = prop_def(DenseArrayBase.constr(i64))
+
+    assembly_format = (
+        "$input `starts` `=` $starts `steps` `=` $steps attr-dict `:` functional-type(operands, results)"
+    )
+
+    def __init__(self, input: SSAValue, starts: Sequence[int], steps: Sequence[int], shape: Sequence[int]):
+        super().__init__(
+            operands=[input],
+            result_types=[tensor(shape)],
+            properties={"starts": DenseArrayBase.from_list(i64, list(starts)),
+                        "steps": DenseArrayBase.from_list(i64, list(steps))},
+        )
+
+    def index_lists(self) -> list[np.ndarray]:
+        """The operand indices each result dimension takes."""
+        return [start + step * np.arange(n) for start, step, n in
+                zip(self.starts.get_values(), self.steps.get_values(), self.out_shape())]
+
+    def apply(self, arrays: Sequence[np.ndarray]) -> np.ndarray:
+        (x,) = arrays
+        return x[np.ix_(*self.index_lists())] if x.ndim else x
+
+    def verify_(self) -> None:
+        source, out = shape_of(self.input), self.out_shape()
+        starts, steps = self.starts.get_values(), self.steps.get_values()
+        if not (len(starts) == len(steps) == len(source) == len(out)):
+            raise VerifyException(
+                f"starts {list(starts)} and steps {list(steps)} must list every dimension of"
+                f" {fmt(source)} and the result {fmt(out)} must have its rank"
+            )
+        for d, (start, step, n, size) in enumerate(zip(starts, steps, out, source)):
+            last = start + (n - 1) * step
+            if n > 0 and (step == 0 or not 0 <= start < size or not 0 <= last < size):
+                raise VerifyException(
+                    f"dimension {d}: {n} elements from {start} in steps of {step} do not fit in size {size}"
+                )
+
+
+@irdl_op_definition
+class GatherOp(SelectOp):
+    """ONNX Gather with constant indices: take(input, indices, axis). `indices` are flattened
+    and resolved to [0, size); their shape is the result's dimensions [axis, axis + r), where
+    r = rank(result) - rank(input) + 1 (0 for a scalar index, which drops the axis)."""
+
+    name = "tops.gather"
+    input = operand_def(F32Tensor)
+    axis = prop_def(IntegerAttr[I64])
+    indices = prop_def(DenseArrayBase.constr(i64))
+
+    assembly_format = (
+        "$input `axis` `=` $axis `indices` `=` $indices attr-dict `:` functional-type(operands, results)"
+    )
+
+    def __init__(self, input: SSAValue, axis: int, indices: np.ndarray):
+        indices = np.asarray(indices, dtype=np.int64)
+        super().__init__(
+            operands=[input],
+            result_types=[tensor(gather_shape(shape_of(input), axis, indices.shape))],
+            properties={"axis": IntegerAttr(axis, i64),
+                        "indices": DenseArrayBase.from_list(i64, indices.reshape(-1).tolist())},
+        )
+
+    def index_array(self) -> np.ndarray:
+        axis, rank = self.axis.value.data, len(shape_of(self.input))
+        index_shape = self.out_shape()[axis : axis + len(self.out_shape()) - rank + 1]
+        return np.asarray(self.indices.get_values(), dtype=np.int64).reshape(index_shape)
+
+    def apply(self, arrays: Sequence[np.ndarray]) -> np.ndarray:
+        return np.take(arrays[0], self.index_array(), axis=self.axis.value.data)
+
+    def verify_(self) -> None:
+        source, out, axis = shape_of(self.input), self.out_shape(), self.axis.value.data
+        if not 0 <= axis < len(source):
+            raise VerifyException(f"axis {axis} is out of range for rank {len(source)}")
+        index_rank = len(out) - len(source) + 1
+        index_shape = out[axis : axis + index_rank] if index_rank >= 0 else ()
+        indices = self.indices.get_values()
+        if index_rank < 0 or gather_shape(source, axis, index_shape) != out or len(indices) != int(
+            np.prod(index_shape, dtype=int)
+        ):
+            raise VerifyException(
+                f"result shape {fmt(out)} is not {fmt(source)} indexed along axis {axis} by {len(indices)} indices"
+            )
+        if any(not 0 <= i < source[axis] for i in indices):
+            raise VerifyException(f"indices must be in [0, {source[axis]}) along axis {axis}")
+
+
+# ------------------------------------------------- convolution, pooling, normalisation
+# Activations are NCHW (ONNX); `normalise` turns these ops into tops.im2col (windows of
+# an NHWC tensor), matmuls, reductions and elementwise ops (docs/conv.md).
+
+
+def window_out(size: int, kernel: int, stride: int, begin: int, end: int, dilation: int,
+               ceil_mode: bool = False) -> int:
+    """Windows along one axis (ONNX Conv/pool rules; 0 if none fits). With ceil_mode a last
+    partial window counts, unless it would start in the end padding (onnxruntime's rule)."""
+    span = size + begin + end - dilation * (kernel - 1) - 1
+    if span < 0:
+        return 0
+    if not ceil_mode:
+        return span // stride + 1
+    out = -(-span // stride) + 1
+    return out - 1 if (out - 1) * stride >= size + begin else out
+
+
+def _window_problem(kernel: Sequence[int], strides: Sequence[int], pads: Sequence[int],
+                    dilations: Sequence[int]) -> str | None:
+    if len(kernel) != 2 or len(strides) != 2 or len(dilations) != 2 or len(pads) != 4:
+        return "kernel, strides and dilations need 2 values and pads 4 (2-D windows only)"
+    if min(kernel) < 1 or min(strides) < 1 or min(dilations) < 1 or min(pads) < 0:
+        return f"invalid window: kernel {list(kernel)}, strides {list(strides)}, pads {list(pads)}, dilations {list(dilations)}"
+    return None
+
+
+def windows_shape(size: Sequence[int], kernel: Sequence[int], strides: Sequence[int], pads: Sequence[int],
+                  dilations: Sequence[int], ceil_mode: bool = False) -> Shape | str:
+    """(OH, OW) of 2-D windows over (H, W) with pads [top, left, bottom, right] (ONNX order)."""
+    problem = _window_problem(kernel, strides, pads, dilations)
+    if problem:
+        return problem
+    out = tuple(window_out(size[i], kernel[i], strides[i], pads[i], pads[i + 2], dilations[i], ceil_mode)
+                for i in range(2))
+    if min(out) < 1:
+        return f"the window {list(kernel)} does not fit the padded input {fmt(size)}"
+    return out
+
+
+def conv_shape(x: Sequence[int], w: Sequence[int], strides: Sequence[int], pads: Sequence[int],
+               dilations: Sequence[int], group: int) -> Shape | str:
+    """ONNX Conv (2-D, NCHW) result shape, or why there is none."""
+    if len(x) != 4 or len(w) != 4:
+        return f"only 2-D convolutions are supported (input {fmt(x)}, weight {fmt(w)})"
+    n, c, m, cg = x[0], x[1], w[0], w[1]
+    if group < 1 or c % group or m % group:
+        return f"group {group} does not divide the {c} input and {m} output channels"
+    if cg * group != c:
+        return f"weight has {cg} input channels per group, expected {c // group}"
+    out = windows_shape(x[2:], w[2:], strides, pads, dilations)
+    return out if isinstance(out, str) else (n, m, *out)
+
+
+class WindowOp(TopsOp):
+    """Shared accessors of the ops with 2-D window properties."""
+
+    def ints(self, name: str) -> tuple[int, ...]:
+        return getattr(self, name).get_values()
+
+
+def _arrays(**values: Sequence[int]) -> dict[str, Attribute]:
+    return {k: DenseArrayBase.from_list(i64, list(v)) for k, v in values.items()}
+
+
+@irdl_op_definition
+class ConvOp(WindowOp):
+    """ONNX Conv, 2-D: input [N, C, H, W], weight [M, C/group, KH, KW], bias [M]; pads
+    [top, left, bottom, right] explicit (the importer resolves auto_pad)."""
+
+    name = "tops.conv"
+    input = operand_def(F32Tensor)
+    weight = operand_def(F32Tensor)
+    bias = opt_operand_def(F32Tensor)
+    strides = prop_def(DenseArrayBase.constr(i64))
+    pads = prop_def(DenseArrayBase.constr(i64))
+    dilations = prop_def(DenseArrayBase.constr(i64))
+    group = prop_def(IntegerAttr[I64])
+
+    assembly_format = (
+        "$input `,` $weight (`,` $bias^)? `strides` `=` $strides `pads` `=` $pads `dilations` `=` $dilations "
+        "`group` `=` $group attr-dict `:` functional-type(operands, results)"
+    )
+
+    def __init__(self, input: SSAValue, weight: SSAValue, bias: SSAValue | None, strides: Sequence[int],
+                 pads: Sequence[int], dilations: Sequence[int], group: int):
+        shape = conv_shape(shape_of(input), shape_of(weight), strides, pads, dilations, group)
+        assert isinstance(shape, tuple), shape
+        super().__init__(
+            operands=[input, weight, [] if bias is None else [bias]],
+            result_types=[tensor(shape)],
+            properties={**_arrays(strides=strides, pads=pads, dilations=dilations), "group": IntegerAttr(group, i64)},
+        )
+
+    def verify_(self) -> None:
+        expected = conv_shape(shape_of(self.input), shape_of(self.weight), self.ints("strides"),
+                              self.ints("pads"), self.ints("dilations"), self.group.value.data)
+        if isinstance(expected, str):
+            raise VerifyException(expected)
+        if expected != self.out_shape():
+            raise VerifyException(f"result shape {fmt(self.out_shape())} should be {fmt(expected)}")
+        if self.bias is not None and shape_of(self.bias) != (expected[1],):
+            raise VerifyException(f"bias of shape {fmt(shape_of(self.bias))} should be {expected[1]}")
+
+
+class PoolOp(WindowOp):
+    """2-D pooling of an NCHW input over kernel windows; padding never wins a max and is
+    counted by an average only with count_include_pad (not the ceil_mode extension)."""
+
+    input = operand_def(F32Tensor)
+    kernel = prop_def(DenseArrayBase.constr(i64))
+    strides = prop_def(DenseArrayBase.constr(i64))
+    pads = prop_def(DenseArrayBase.constr(i64))
+    dilations = prop_def(DenseArrayBase.constr(i64))
+    ceil_mode = prop_def(IntegerAttr[I64])
+
+    assembly_format = (
+        "$input `kernel` `=` $kernel `strides` `=` $strides `pads` `=` $pads `dilations` `=` $dilations "
+        "`ceil_mode` `=` $ceil_mode attr-dict `:` functional-type(operands, results)"
+    )
+
+    def __init__(self, input: SSAValue, kernel: Sequence[int], strides: Sequence[int], pads: Sequence[int],
+                 dilations: Sequence[int], ceil_mode: bool, extra: dict[str, Attribute] | None = None):
+        shape = self.pool_shape(shape_of(input), kernel, strides, pads, dilations, ceil_mode)
+        assert isinstance(shape, tuple), shape
+        super().__init__(
+            operands=[input],
+            result_types=[tensor(shape)],
+            properties={**_arrays(kernel=kernel, strides=strides, pads=pads, dilations=dilations),
+                        "ceil_mode": IntegerAttr(int(ceil_mode), i64), **(extra or {})},
+        )
+
+    @staticmethod
+    def pool_shape(x: Sequence[int], kernel: Sequence[int], strides: Sequence[int], pads: Sequence[int],
+                   dilations: Sequence[int], ceil_mode: bool) -> Shape | str:
+        if len(x) != 4:
+            return f"only 2-D pooling of an [N, C, H, W] input is supported, got {fmt(x)}"
+        out = windows_shape(x[2:], kernel, strides, pads, dilations, ceil_mode)
+        return out if isinstance(out, str) else (x[0], x[1], *out)
+
+    def verify_(self) -> None:
+        expected = self.pool_shape(shape_of(self.input), self.ints("kernel"), self.ints("strides"), self.ints("pads"),
+                                   self.ints("dilations"), bool(self.ceil_mode.value.data))
+        if isinstance(expected, str):
+            raise VerifyException(expected)
+        if expected != self.out_shape():
+            raise VerifyException(f"result shape {fmt(self.out_shape())} should be {fmt(expected)}")
+
+
+@irdl_op_definition
+class MaxPoolOp(PoolOp):
+    name = "tops.max_pool"
+
+
+@irdl_op_definition
+class AvgPoolOp(PoolOp):
+    name = "tops.avg_pool"
+    count_include_pad = prop_def(IntegerAttr[I64])
+
+    assembly_format = (
+        "$input `kernel` `=` $kernel `strides` `=` $strides `pads` `=` $pads `dilations` `=` $dilations "
+        "`ceil_mode` `=` $ceil_mode `count_include_pad` `=` $count_include_pad attr-dict "
+        "`:` functional-type(operands, results)"
+    )
+
+    def __init__(self, input: SSAValue, kernel: Sequence[int], strides: Sequence[int], pads: Sequence[int],
+                 dilations: Sequence[int], ceil_mode: bool, count_include_pad: bool):
+        super().__init__(input, kernel, strides, pads, dilations, ceil_mode,
+                         {"count_include_pad": IntegerAttr(int(count_include_pad), i64)})
+
+
+@irdl_op_definition
+class Im2colOp(WindowOp):
+    """Windows of an NHWC input [N, H, W, C]: element (n, oh, ow, kh, kw, c) of the
+    row-major [N, OH, OW, KH, KW, C] windows is x[n, oh*sh - top + kh*dh, ow*sw - left + kw*dw, c],
+    0 in the padding; the result is those windows reshaped to its type (any shape with
+    the same element count). A static element mapping: lowered to SXM lane moves."""
+
+    name = "tops.im2col"
+    input = operand_def(F32Tensor)
+    kernel = prop_def(DenseArrayBase.constr(i64))
+    strides = prop_def(DenseArrayBase.constr(i64))
+    pads = prop_def(DenseArrayBase.constr(i64))
+    dilations = prop_def(DenseArrayBase.constr(i64))
+
+    assembly_format = (
+        "$input `kernel` `=` $kernel `strides` `=` $strides `pads` `=` $pads `dilations` `=` $dilations "
+        "attr-dict `:` functional-type(operands, results)"
+    )
+
+    def __init__(self, input: SSAValue, kernel: Sequence[int], strides: Sequence[int], pads: Sequence[int],
+                 dilations: Sequence[int], shape: Sequence[int] | None = None):
+        n, h, w, c = shape_of(input)
+        out = windows_shape((h, w), kernel, strides, pads, dilations)
+        assert isinstance(out, tuple), out
+        super().__init__(
+            operands=[input],
+            result_types=[tensor(shape or (n, *out, kernel[0] * kernel[1] * c))],
+            properties=_arrays(kernel=kernel, strides=strides, pads=pads, dilations=dilations),
+        )
+
+    def windows(self) -> Shape:
+        """[N, OH, OW, KH, KW, C]."""
+        n, h, w, c = shape_of(self.input)
+        out = windows_shape((h, w), self.ints("kernel"), self.ints("strides"), self.ints("pads"), self.ints("dilations"))
+        assert isinstance(out, tuple)
+        return (n, *out, *self.ints("kernel"), c)
+
+    def verify_(self) -> None:
+        source = shape_of(self.input)
+        if len(source) != 4:
+            raise VerifyException(f"input must be [N, H, W, C], got {fmt(source)}")
+        out = windows_shape(source[1:3], self.ints("kernel"), self.ints("strides"), self.ints("pads"),
+                            self.ints("dilations"))
+        if isinstance(out, str):
+            raise VerifyException(out)
+        count = int(np.prod(self.windows(), dtype=int))
+        if int(np.prod(self.out_shape(), dtype=int)) != count:
+            raise VerifyException(f"result {fmt(self.out_shape())} does not hold the {fmt(self.windows())} windows")
+
+
+@irdl_op_definition
+class BatchNormOp(TopsOp):
+    """ONNX BatchNormalization (inference): (x - mean) / sqrt(var + epsilon) * scale + bias,
+    per channel (axis 1); the parameters are [C]."""
+
+    name = "tops.batch_norm"
+    input = operand_def(F32Tensor)
+    scale = operand_def(F32Tensor)
+    bias = operand_def(F32Tensor)
+    mean = operand_def(F32Tensor)
+    var = operand_def(F32Tensor)
+    epsilon = prop_def(FloatAttr[Float32Type])
+
+    assembly_format = (
+        "$input `,` $scale `,` $bias `,` $mean `,` $var `epsilon` `=` $epsilon attr-dict "
+        "`:` functional-type(operands, results)"
+    )
+
+    def __init__(self, input: SSAValue, scale: SSAValue, bias: SSAValue, mean: SSAValue, var: SSAValue,
+                 epsilon: float):
+        super().__init__(operands=[input, scale, bias, mean, var], result_types=[input.type],
+                         properties={"epsilon": FloatAttr(epsilon, f32)})
+
+    def verify_(self) -> None:
+        source = shape_of(self.input)
+        if len(source) < 2 or self.out_shape() != source:
+            raise VerifyException(f"input must have rank >= 2 and the result its shape, got {fmt(source)}")
+        for name in ("scale", "bias", "mean", "var"):
+            if shape_of(getattr(self, name)) != (source[1],):
+                raise VerifyException(f"{name} of shape {fmt(shape_of(getattr(self, name)))} should be {source[1]}")
+
+
+@irdl_op_definition
+class LRNOp(SameTypeOp):
+    """ONNX LRN across channels (axis 1): x / (bias + alpha / size * sum of x^2 over the
+    channel window [c - (size-1)//2, c + size//2]) ^ beta."""
+
+    name = "tops.lrn"
+    size = prop_def(IntegerAttr[I64])
+    alpha = prop_def(FloatAttr[Float32Type])
+    beta = prop_def(FloatAttr[Float32Type])
+    bias = prop_def(FloatAttr[Float32Type])
+
+    assembly_format = (
+        "$input `size` `=` $size `alpha` `=` $alpha `beta` `=` $beta `bias` `=` $bias attr-dict `:` type($result)"
+    )
+
+    def __init__(self, input: SSAValue, size: int, alpha: float, beta: float, bias: float):
+        super().__init__(input, {"size": IntegerAttr(size, i64), "alpha": FloatAttr(alpha, f32),
+                                 "beta": FloatAttr(beta, f32), "bias": FloatAttr(bias, f32)})
+
+    def verify_(self) -> None:
+        if len(shape_of(self.input)) < 2 or self.size.value.data < 1:
+            raise VerifyException("LRN needs an input of rank >= 2 and size >= 1")
+
+
+CONV_OPS = [ConvOp, MaxPoolOp, AvgPoolOp, Im2colOp, BatchNormOp, LRNOp]
+
+
 Tops = Dialect(
     "tops",
     [
@@ -427,12 +1150,46 @@ Tops = Dialect(
         SigmoidOp,
         TanhOp,
         ExpOp,
+        NegOp,
+        AbsOp,
+        LogOp,
+        SqrtOp,
+        ReciprocalOp,
+        ErfOp,
+        CosOp,
+        SinOp,
+        IsNaNOp,
+        NotOp,
+        ToBoolOp,
+        PowOp,
+        MaxOp,
+        MinOp,
+        EqualOp,
+        LessOp,
+        GreaterOp,
+        LessOrEqualOp,
+        GreaterOrEqualOp,
+        AndOp,
+        OrOp,
+        XorOp,
+        WhereOp,
+        GeluOp,
+        ReduceSumOp,
+        ReduceMeanOp,
+        ReduceMaxOp,
+        ReduceMinOp,
+        LayerNormOp,
+        RMSNormOp,
         SoftmaxOp,
         MatmulOp,
         GemmOp,
         ReshapeOp,
         TransposeOp,
         BroadcastOp,
+        *CONV_OPS,
+        ConcatOp,
+        SliceOp,
+        GatherOp,
     ],
     [],
 )

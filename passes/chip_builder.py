@@ -139,8 +139,10 @@ class ChipBuilder:
     def copy(self, core: int, src: Placed, dst: int, count: int, src_step: int = 1, dst_step: int = 1) -> SSAValue:
         return self.add(MemCopyOp(core, count, {"src": (src.addr, src_step, src.tokens)}, dst=(dst, dst_step)))
 
-    def moves(self, core: int, groups: Sequence[MoveGroup], src: Placed, dst: int) -> Placed:
-        """Lane moves in merge order: order k names every order k-1 move as the previous writer."""
+    def moves(self, core: int, groups: Sequence[MoveGroup], src: Placed | Sequence[Placed], dst: int) -> Placed:
+        """Lane moves in merge order: order k names every order k-1 move as the previous writer.
+        With several sources, a group reads the one its `source` names."""
+        sources = [src] if isinstance(src, Placed) else list(src)
         by_order: dict[int, list[MoveGroup]] = {}
         for group in groups:
             by_order.setdefault(group.order, []).append(group)
@@ -149,7 +151,8 @@ class ChipBuilder:
             written = []
             merge_tokens = self.producers(core, previous)
             for g in by_order[order]:
-                slots = {"src": (src.addr + g.run.src, g.run.src_step, src.tokens)}
+                from_ = sources[g.source]
+                slots = {"src": (from_.addr + g.run.src, g.run.src_step, from_.tokens)}
                 if order:
                     slots["merge"] = (dst + g.run.dst, g.run.dst_step, merge_tokens)
                 written.append(self.add(SxmMoveOp(

@@ -59,7 +59,11 @@ class Realisation:
                                            self.system.serialization_cycles(link), [(s, d, port)], []))
 
     def hop_mask(self, h: int) -> int:
-        return sum(1 << int(r) for r in self.schedule.hops.sources(h))
+        """The ranks hop `h` carries, as a bitset; a full-sum hop (`all_sources`) carries every rank."""
+        hops = self.schedule.hops
+        if hops.all_sources[h]:
+            return (1 << len(self.schedule.participants)) - 1
+        return sum(1 << int(r) for r in hops.sources(h))
 
     def combine(self, core: int, chunk: int, mask: int, vectors: int, out: int | None = None) -> Partial:
         """The partial sum `mask` of `chunk` on `core`: held already, or added up (into `out`, or

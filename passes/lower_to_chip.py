@@ -3,7 +3,9 @@
 Every tensor op is decomposed by a generic rule into repeat-form vector
 instructions (no per-op kernel): matmuls into MXM weight tiles [lanes x lanes]
 streamed by activation vectors with accumulation over K chunks; elementwise ops
-into VXM runs with lane masks; softmax into SXM lane reductions and VXM chains;
+into VXM runs with lane masks; softmax and last-axis reductions into SXM lane
+reductions and VXM chains; reductions across rows into VXM chains; where into
+two exact selections and an add;
 reshapes into SXM lane moves; transposes into row copies and SXM block
 transposes. Each chip of an op's group gets the same instructions (SPMD) at the
 same addresses. Collectives stay `part` ops, now on one token per chip, for
@@ -46,17 +48,43 @@ from compiler.layout import (
 )
 from compiler.system import System, load_system
 from dialects import tops
-from dialects.chip import InputOp, MxmLoadOp, MxmMatmulOp, OutputOp, PreloadOp, ProgramOp, SxmTransposeOp, TokenType
+from dialects.chip import (
+    InputOp,
+    MxmLoadOp,
+    MxmMatmulOp,
+    OutputOp,
+    PreloadOp,
+    ProgramOp,
+    SxmTransposeOp,
+    TokenType,
+    VxmOp,
+)
 from dialects.part import ADDR, SYSTEM, AllGatherOp, AllReduceOp, CollectiveOp, SplitOp, TransferOp, chips_of
-from passes.chip_builder import ChipBuilder, Placed, SramTop
+from passes.chip_builder import ChipBuilder, Placed, SramTop, chunk_runs
 from passes.partition import main_function
 from passes.place import address_of, is_slice_source, keeps_layout, value_chips
+from passes.lower_select import lower_select
+from passes.lower_windows import lower_im2col
 
 SRC_ADDR = "part.src_addr"
 """On a lowered collective: the SRAM address of its operand (the same on every chip)."""
 
-UNARY = {tops.ReluOp: "relu", tops.SigmoidOp: "sigmoid", tops.TanhOp: "tanh", tops.ExpOp: "exp"}
-BINARY = {tops.AddOp: "add", tops.SubOp: "sub", tops.MulOp: "mul", tops.DivOp: "div"}
+UNARY = {
+    tops.ReluOp: "relu", tops.SigmoidOp: "sigmoid", tops.TanhOp: "tanh", tops.ExpOp: "exp",
+    tops.NegOp: "neg", tops.AbsOp: "abs", tops.LogOp: "log", tops.SqrtOp: "sqrt", tops.ReciprocalOp: "recip",
+    tops.ErfOp: "erf", tops.CosOp: "cos", tops.SinOp: "sin",
+    tops.IsNaNOp: "isnan", tops.NotOp: "not", tops.ToBoolOp: "to_bool",
+}
+BINARY = {
+    tops.AddOp: "add", tops.SubOp: "sub", tops.MulOp: "mul", tops.DivOp: "div",
+    tops.PowOp: "pow", tops.MaxOp: "max", tops.MinOp: "min",
+    tops.EqualOp: "cmp_eq", tops.LessOp: "cmp_lt", tops.GreaterOp: "cmp_gt",
+    tops.LessOrEqualOp: "cmp_le", tops.GreaterOrEqualOp: "cmp_ge",
+    tops.AndOp: "and", tops.OrOp: "or", tops.XorOp: "xor",
+}
+REDUCE = {tops.ReduceSumOp: "sum", tops.ReduceMaxOp: "max", tops.ReduceMinOp: "min"}
+COMBINE = {"sum": "add", "max": "max", "min": "min"}
+"""The VXM op that merges two partial reductions."""
 
 
 def shape(value: SSAValue) -> tuple[int, ...]:
@@ -181,6 +209,10 @@ class Lowering:
         if isinstance(op, tops.TransposeOp):
             between = transpose_shapes(shape(op.input), transpose_steps(op.permutation()))[:-1]
             return self.scratch(cores, sum(self.layout(dims).vectors for dims in between))
+        if isinstance(op, tops.WhereOp):
+            return self.scratch(cores, 2 * self.layout(op.result).vectors)
+        if isinstance(op, tops.ReduceOp) and self.last_axis_reduction(op) and self.layout(op.input).vpr > 1:
+            return self.scratch(cores, self.layout(op.input).vectors)
         return 0
 
     def out_addr(self, op: Operation) -> int:
@@ -193,6 +225,56 @@ class Lowering:
     def binary(self, op: Operation, core: int, _: int) -> Placed:
         srcs = [self.at(v, core) for v in op.operands]
         return self.builder.vxm(core, BINARY[type(op)], self.layout(op.results[0]), self.out_addr(op), srcs)
+
+    def where(self, op: tops.WhereOp, core: int, scratch: int) -> Placed:
+        """Exact select in three VXM ops: (c ? x : 0) + (c ? 0 : y). The discarded operand is
+        never multiplied by 0, so an inf or NaN there does not leak into the result."""
+        cond, x, y = (self.at(v, core) for v in op.operands)
+        lay, b = self.layout(op.result), self.builder
+        kept = b.vxm(core, "keep_if", lay, scratch, [cond, x])
+        other = b.vxm(core, "keep_unless", lay, scratch + lay.vectors, [cond, y])
+        return b.vxm(core, "add", lay, self.out_addr(op), [kept, other])
+
+    @staticmethod
+    def last_axis_reduction(op: tops.ReduceOp) -> bool:
+        return op.reduced_axes() == (len(shape(op.input)) - 1,)
+
+    def reduce(self, op: tops.ReduceOp, core: int, scratch: int) -> Placed:
+        """A normal-form reduction (see passes/normalise.py): over the last axis, SXM lane
+        reductions of every chunk of a row (lane 0 of the result) merged by VXM ops; across
+        rows ([outer, reduced, rows, width], axis 1), a VXM chain over the reduced blocks."""
+        x, lay, b = self.at(op.input, core), self.layout(op.input), self.builder
+        kind, out = REDUCE[type(op)], self.out_addr(op)
+        if self.last_axis_reduction(op):
+            if lay.vpr == 1:
+                token = b.reduce(core, kind, x, 1, lay.rows, 0, lay.width, out, 1, 1)
+                return Placed(out, (token,))
+            parts = [b.reduce(core, kind, Placed(x.addr + j, x.tokens), lay.vpr, lay.rows, 0, lay.chunk_lanes(j),
+                              scratch + j, lay.vpr, 1) for j in range(lay.vpr)]
+            acc = Placed(scratch, (parts[0],))
+            for j in range(1, lay.vpr):
+                slots = {"lhs": (acc.addr, lay.vpr if j == 1 else 1, acc.tokens),
+                         "rhs": (scratch + j, lay.vpr, (parts[j],))}
+                acc = Placed(out, (b.add(VxmOp(core, lay.rows, slots, dst=(out, 1),
+                                                 fields={"op": COMBINE[kind], "lanes": 1})),))
+            return acc
+        outer, count, rows, width = shape(op.input)
+        block, vpr = rows * lay.vpr, lay.vpr
+        if rows == 1:  # one op per chunk of the row, iterating over outer
+            groups = [(j, j, outer, vpr, count * vpr, lay.chunk_lanes(j)) for j in range(vpr)]
+        else:  # one op per lane-uniform run of a block, per outer index
+            groups = [(o * block + off, o * count * block + off, n, step, step, lanes)
+                      for o in range(outer) for off, n, step, lanes in chunk_runs(self.layout((rows, width)))]
+        last = []
+        for out_off, x_off, n, out_step, x_step, lanes in groups:
+            acc = (x.addr + x_off, x_step, x.tokens)
+            for r in range(1, count):
+                slots = {"lhs": acc, "rhs": (x.addr + x_off + r * block, x_step, x.tokens)}
+                token = b.add(VxmOp(core, n, slots, dst=(out + out_off, out_step),
+                                    fields={"op": COMBINE[kind], "lanes": lanes}))
+                acc = (out + out_off, out_step, (token,))
+            last.append(acc[2][0])
+        return b.placed(core, out, last)
 
     def matmul(self, op: tops.MatmulOp, core: int, _: int) -> Placed:
         a, w = self.at(op.lhs, core), self.at(op.rhs, core)
@@ -291,7 +373,7 @@ class Lowering:
 
     def broadcast(self, op: tops.BroadcastOp, core: int, _: int) -> Placed:
         src, s, d = self.at(op.input, core), shape(op.input) or (1,), shape(op.result)
-        rows = broadcast_rows(s, d)
+        rows = broadcast_rows(s, d) if len(d) > 1 else np.zeros(1, dtype=np.int64)  # rank 1: one row
         lay = self.layout(op.result)
         if s[-1] == d[-1]:
             return self.copy_rows(core, src, lay, rows, self.out_addr(op))
@@ -342,6 +424,10 @@ Lowering.RULES = {
     tops.ReshapeOp: Lowering.reshape,
     tops.TransposeOp: Lowering.transpose,
     tops.BroadcastOp: Lowering.broadcast,
+    **{cls: lower_select for cls in (tops.ConcatOp, tops.SliceOp, tops.GatherOp)},
+    tops.Im2colOp: lower_im2col,
+    tops.WhereOp: Lowering.where,
+    **{cls: Lowering.reduce for cls in REDUCE},
 }
 
 

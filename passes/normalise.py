@@ -3,7 +3,10 @@
 After it: no `tops.gemm`; elementwise binary ops have operands of the result's
 shape (broadcasts explicit); `tops.matmul` has A `[..., M, K]` and B `[K, N]`;
 softmax is on the last axis (non-negative); ops whose operands are all
-constants are folded, so a broadcast of a constant never survives. Each rule is
+constants are folded, so a broadcast of a constant never survives. Gelu,
+LayerNormalization and RMSNormalization become reductions and elementwise ops;
+reduce_mean becomes reduce_sum times 1/n; every reduction is over the last axis
+or over axis 1 of a rank-4 [outer, reduced, rows, width] view, with keepdims. Each rule is
 a small RewritePattern; new ops keep the location of the op they replace.
 """
 from __future__ import annotations
@@ -26,6 +29,7 @@ from xdsl.transforms.dead_code_elimination import region_dce
 
 from compiler.errors import LockstepError
 from compiler.tops_eval import evaluate_op
+from passes.normalise_conv import TRANSPOSE_PATTERNS, WINDOW_PATTERNS
 from dialects import tops
 
 
@@ -116,6 +120,149 @@ class ExplicitBroadcast(RewritePattern):
         _replace(rewriter, op, [*broadcasts, new], new.result)
 
 
+class WhereBroadcast(RewritePattern):
+    """Operands of where are broadcast to the result shape first."""
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: tops.WhereOp, rewriter: PatternRewriter, /):
+        shape = op.out_shape()
+        operands = list(op.operands)
+        if all(tops.shape_of(v) == shape for v in operands):
+            return
+        new_ops: list[Operation] = []
+        for i, v in enumerate(operands):
+            if tops.shape_of(v) != shape:
+                new_ops.append(tops.BroadcastOp(v, shape))
+                operands[i] = new_ops[-1].results[0]
+        new = tops.WhereOp(*operands)
+        _replace(rewriter, op, [*new_ops, new], new.result)
+
+
+class SquarePow(RewritePattern):
+    """x ** 2 with a constant exponent is x * x: a cheap VXM op instead of a transcendental one."""
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: tops.PowOp, rewriter: PatternRewriter, /):
+        exponent = _constant_of(op.rhs)
+        if exponent is None or tops.shape_of(op.lhs) != op.out_shape() or not (exponent.array() == 2).all():
+            return
+        new = tops.MulOp(op.lhs, op.lhs)
+        _replace(rewriter, op, [new], new.result)
+
+
+class _Emitter:
+    """Collects new ops for a decomposition; constants are full-shape splats."""
+
+    def __init__(self) -> None:
+        self.ops: list[Operation] = []
+
+    def __call__(self, new: Operation) -> SSAValue:
+        self.ops.append(new)
+        return new.results[0]
+
+    def full(self, shape: Sequence[int], fill: float) -> SSAValue:
+        return self(_full(shape, fill))
+
+
+class GeluDecompose(RewritePattern):
+    """Gelu as elementwise ops: h = x / 2; y = h + h * erf(x / sqrt(2)) (approximate none),
+    or h + h * tanh(x * (c + c * 0.044715 * x^2)) with c = sqrt(2 / pi) (approximate tanh)."""
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: tops.GeluOp, rewriter: PatternRewriter, /):
+        e, x, shape = _Emitter(), op.input, tops.shape_of(op.result)
+        if op.approximate.data == "tanh":
+            c = float(np.sqrt(2 / np.pi))
+            square = e(tops.MulOp(x, x))
+            inner = e(tops.AddOp(e(tops.MulOp(square, e.full(shape, c * 0.044715))), e.full(shape, c)))
+            curve = e(tops.TanhOp(e(tops.MulOp(x, inner))))
+        else:
+            curve = e(tops.ErfOp(e(tops.MulOp(x, e.full(shape, float(1 / np.sqrt(2)))))))
+        half = e(tops.MulOp(x, e.full(shape, 0.5)))
+        y = e(tops.AddOp(half, e(tops.MulOp(half, curve))))
+        _replace(rewriter, op, e.ops, y)
+
+
+class MeanToSum(RewritePattern):
+    """reduce_mean = reduce_sum * (1 / n)."""
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: tops.ReduceMeanOp, rewriter: PatternRewriter, /):
+        e, source = _Emitter(), tops.shape_of(op.input)
+        count = int(np.prod([source[a] for a in op.reduced_axes()], dtype=int))
+        total = e(tops.ReduceSumOp(op.input, op.reduced_axes(), op.keepdims()))
+        y = e(tops.MulOp(total, e.full(op.out_shape(), 1 / count)))
+        _replace(rewriter, op, e.ops, y)
+
+
+def is_normal_reduction(op: tops.ReduceOp) -> bool:
+    """The two reductions lower-to-chip implements: over the last axis (SXM lane reductions),
+    or over axis 1 of [outer, reduced, rows, width] (VXM ops across whole rows); keepdims."""
+    rank, axes = len(tops.shape_of(op.input)), op.reduced_axes()
+    return op.keepdims() and (axes == (rank - 1,) or (rank == 4 and axes == (1,)))
+
+
+class ReductionForms(RewritePattern):
+    """Any sum/max/min reduction as transpose/reshape around one of the two normal forms:
+    with the last axis reduced, all reduced axes move last and merge ([rest, reduced]);
+    otherwise the reduced axes are made adjacent (moving them before the kept trailing
+    axes) and the tensor is viewed as [outer, reduced, rows, width] (reshapes that keep
+    the last axis cost nothing)."""
+
+    def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter, /):
+        if not isinstance(op, tops.ReduceSumOp | tops.ReduceMaxOp | tops.ReduceMinOp):
+            return
+        e, x, source = _Emitter(), op.input, tops.shape_of(op.input)
+        rank, axes = len(source), list(op.reduced_axes())
+        size = lambda dims: int(np.prod([source[d] for d in dims], dtype=int))  # noqa: E731
+        if size(axes) == 1:  # reducing axes of size 1 only changes the shape
+            y = e(tops.ReshapeOp(x, list(op.out_shape())))
+            _replace(rewriter, op, e.ops, y)
+            return
+        if is_normal_reduction(op):
+            return
+        if rank - 1 in axes:
+            kept = [d for d in range(rank) if d not in axes]
+            perm = kept + axes
+            if perm != list(range(rank)):
+                x = e(tops.TransposeOp(x, perm))
+            x = e(tops.ReshapeOp(x, [size(kept), size(axes)]))
+            x = e(type(op)(x, [1], True))
+        else:
+            if axes != list(range(axes[0], axes[-1] + 1)):
+                before = [d for d in range(axes[-1]) if d not in axes]
+                perm = before + axes + list(range(axes[-1] + 1, rank))
+                x = e(tops.TransposeOp(x, perm))
+                outer, rows = size(before), size(range(axes[-1] + 1, rank - 1))
+            else:
+                outer, rows = size(range(axes[0])), size(range(axes[-1] + 1, rank - 1))
+            x = e(tops.ReshapeOp(x, [outer, size(axes), rows, source[-1]]))
+            x = e(type(op)(x, [1], True))
+        y = e(tops.ReshapeOp(x, list(op.out_shape())))
+        _replace(rewriter, op, e.ops, y)
+
+
+class NormDecompose(RewritePattern):
+    """LayerNormalization: c = x - mean(x); y = c * (1 / sqrt(mean(c * c) + eps)) * scale + bias;
+    RMSNormalization: y = x * (1 / sqrt(mean(x * x) + eps)) * scale. Means over [axis, rank),
+    kept dimensions; broadcasts are made explicit by ExplicitBroadcast."""
+
+    def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter, /):
+        if not isinstance(op, tops.NormOp):
+            return
+        e, x = _Emitter(), op.input
+        axes = list(range(op.norm_axis(), len(op.out_shape())))
+        if isinstance(op, tops.LayerNormOp):
+            x = e(tops.SubOp(x, e(tops.ReduceMeanOp(x, axes, True))))
+        spread = e(tops.ReduceMeanOp(e(tops.MulOp(x, x)), axes, True))
+        shifted = e(tops.AddOp(spread, e.full(tops.shape_of(spread), op.epsilon.value.data)))
+        inverse = e(tops.ReciprocalOp(e(tops.SqrtOp(shifted))))
+        y = e(tops.MulOp(e(tops.MulOp(x, inverse)), op.scale))
+        if op.bias is not None:
+            y = e(tops.AddOp(y, op.bias))
+        _replace(rewriter, op, e.ops, y)
+
+
 class MatmulVectorOperands(RewritePattern):
     """A 1-D matmul operand becomes a matrix ([K] -> [1, K] or [K, 1]) and the result is reshaped back."""
 
@@ -200,6 +347,23 @@ class SoftmaxLastAxis(RewritePattern):
         _replace(rewriter, op, [forward, softmax, back], back.result)
 
 
+class SelectNoOps(RewritePattern):
+    """A data-movement op that gives back its operand unchanged goes away: a concat of one
+    operand, a slice or gather that takes every element in order."""
+
+    def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter, /):
+        if not isinstance(op, tops.SelectOp) or len(op.operands) != 1:
+            return
+        source = op.operands[0]
+        if tops.shape_of(source) != op.out_shape():
+            return
+        size = int(np.prod(op.out_shape(), dtype=int))
+        if isinstance(op, tops.ConcatOp) or (
+            (op.apply([np.arange(size).reshape(op.out_shape())]).reshape(-1) == np.arange(size)).all()
+        ):
+            rewriter.replace(op, [], [source])
+
+
 def _describe(op: Operation) -> str:
     where = f" at '{op.location.desc.data}'" if isinstance(op.location, NameLoc) else ""
     return f"{op.name}{where}"
@@ -208,6 +372,10 @@ def _describe(op: Operation) -> str:
 def _check_normalised(module: ModuleOp) -> None:
     """What no rule could normalise is a model lockstep cannot run."""
     for op in module.walk():
+        if isinstance(op, tops.ReduceOp) and not is_normal_reduction(op):
+            raise LockstepError(f"internal: {_describe(op)} was not brought to a normal reduction form")
+        if isinstance(op, tops.GeluOp | tops.NormOp):
+            raise LockstepError(f"internal: {_describe(op)} was not decomposed")
         if isinstance(op, tops.MatmulOp) and len(tops.shape_of(op.rhs)) != 2:
             raise LockstepError(
                 f"{_describe(op)} multiplies by a batched B of shape {tops.fmt(tops.shape_of(op.rhs))};"
@@ -223,11 +391,20 @@ class NormalisePass(ModulePass):
             [
                 FoldConstants(),
                 RemoveNoOps(),
+                *TRANSPOSE_PATTERNS,
                 GemmToMatmul(),
                 MatmulVectorOperands(),
                 MatmulMatrixB(),
                 ExplicitBroadcast(),
+                WhereBroadcast(),
+                SquarePow(),
+                GeluDecompose(),
+                NormDecompose(),
+                MeanToSum(),
+                ReductionForms(),
                 SoftmaxLastAxis(),
+                SelectNoOps(),
+                *WINDOW_PATTERNS,
             ]
         )
         PatternRewriteWalker(patterns, post_walk_func=region_dce).rewrite_module(op)

@@ -5,7 +5,9 @@ Strategies (option `strategy`):
 - `tensor`: Megatron-style tensor parallelism over all chips: a matmul on a
   replicated input splits its weight by columns (output sharded on the last
   axis), the next matmul splits its weight by rows and an all-reduce sums the
-  partial products. Elementwise ops follow their operands' sharding; anything
+  partial products. Elementwise ops (unary, binary, where) follow their
+  operands' sharding, and so do concat, slice and gather when they take the
+  sharded axis whole; anything
   else needs whole tensors and gets an all-gather first. A matmul whose columns
   do not divide evenly stays replicated.
 - `pipeline`: ops in program order are cut into `chips` stages of about equal
@@ -108,10 +110,12 @@ class TensorParallel:
             return
         if isinstance(op, tops.MatmulOp):
             self.matmul(op)
-        elif isinstance(op, (tops.AddOp, tops.SubOp, tops.MulOp, tops.DivOp)):
+        elif isinstance(op, (tops.BinaryOp, tops.WhereOp)):
             self.elementwise(op)
-        elif isinstance(op, (tops.ReluOp, tops.SigmoidOp, tops.TanhOp, tops.ExpOp)):
+        elif isinstance(op, tops.UnaryOp):
             self.sharding[retype(op.result, op.input.type)] = self.layout(op.input)
+        elif isinstance(op, tops.SelectOp):
+            self.select(op)
         else:
             self.replicate_operands(op)
         op.attributes[CHIPS] = chips_attr(self.chips)
@@ -136,9 +140,23 @@ class TensorParallel:
             op.operands[1] = self.split_constant(b, 1, op)
             self.sharding[retype(op.result, local_type(op.result, rank - 1, self.parts))] = rank - 1
 
+    def select(self, op: tops.SelectOp) -> None:
+        """Data movement that keeps its operands' sharded axis whole runs on the shards
+        (constant operands split to match); anything else gathers its operands first."""
+        axes = {self.layout(v) for v in op.operands if not isinstance(v.owner, tops.ConstantOp)}
+        axis = axes.pop() if len(axes) == 1 else REPLICATED
+        out_axis = None if axis is REPLICATED else sharded_result_axis(op, axis, self.parts)
+        if out_axis is None:
+            self.replicate_operands(op)
+            return
+        for i, operand in enumerate(op.operands):
+            if isinstance(operand.owner, tops.ConstantOp):
+                op.operands[i] = self.split_constant(operand, axis, op)
+        self.sharding[retype(op.result, local_type(op.result, out_axis, self.parts))] = out_axis
+
     def elementwise(self, op: Operation) -> None:
-        lhs, rhs = op.operands
-        axes = {self.layout(v) for v in (lhs, rhs) if not isinstance(v.owner, tops.ConstantOp)}
+        """Operands of one shape (after normalise): the result follows their common sharding."""
+        axes = {self.layout(v) for v in op.operands if not isinstance(v.owner, tops.ConstantOp)}
         axis = axes.pop() if len(axes) == 1 else REPLICATED
         if axis is REPLICATED:
             self.replicate_operands(op)
@@ -147,6 +165,22 @@ class TensorParallel:
             if isinstance(operand.owner, tops.ConstantOp):
                 op.operands[i] = self.split_constant(operand, axis, op)
         self.sharding[retype(op.results[0], op.operands[0].type)] = axis
+
+
+def sharded_result_axis(op: tops.SelectOp, axis: int, parts: int) -> int | None:
+    """Where operand axis `axis` (split in `parts`, the operand already retyped to its shard)
+    ends up in the result if the op takes it whole and in order, else None."""
+    if isinstance(op, tops.ConcatOp):
+        return axis if op.axis.value.data != axis else None
+    if isinstance(op, tops.SliceOp):
+        whole = op.out_shape()[axis] == tops.shape_of(op.input)[axis] * parts
+        return axis if whole and op.starts.get_values()[axis] == 0 and op.steps.get_values()[axis] == 1 else None
+    if isinstance(op, tops.GatherOp):
+        along = op.axis.value.data
+        if axis == along:
+            return None
+        return axis if axis < along else axis + len(op.out_shape()) - len(tops.shape_of(op.input))
+    return None
 
 
 def tensor_parallel(func: FuncOp, chips: tuple[int, ...]) -> None:
@@ -199,8 +233,8 @@ def assign_constant_chips(func: FuncOp) -> None:
     """A constant lives on every chip that reads it directly (splits slice it per chip)."""
     for op in func.body.block.ops:
         if isinstance(op, tops.ConstantOp):
-            users = {c for use in op.result.uses for c in use.operation.attributes[CHIPS].get_values()
-                     if not isinstance(use.operation, ReturnOp)} if op.result.uses else set()
+            users = {c for use in op.result.uses if not isinstance(use.operation, ReturnOp)
+                     for c in use.operation.attributes[CHIPS].get_values()}
             op.attributes[CHIPS] = chips_attr(sorted(users) or [0])
 
 

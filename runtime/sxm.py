@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-REDUCE = {"sum": np.sum, "max": np.max}
+REDUCE = {"sum": np.sum, "max": np.max, "min": np.min}
 
 
 def move(src: np.ndarray, merge: np.ndarray | None, src_lane: int, dst_lane: int, width: int) -> np.ndarray:

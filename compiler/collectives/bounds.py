@@ -42,7 +42,11 @@ from compiler.collectives.schedule import KINDS
 from compiler.errors import LockstepError
 from compiler.system import System
 
-BOUND_NAMES = ("injection", "ejection", "bisection", "hop_bytes", "latency")
+BOUND_NAMES = ("injection", "ejection", "bisection", "hop_bytes", "ramp", "latency")
+_RAMP_KINDS = ("all-gather", "reduce-scatter")
+# The ramp bound needs distances from the chips whose links it weighs: all
+# chips of a system without symmetry, up to this many chips x links.
+_RAMP_BUDGET = 2e7
 # The all-pairs distance search costs about sources x links x path length;
 # above this many steps the latency bound falls back to a double sweep (still a
 # true bound, just maybe below the diameter).
@@ -200,7 +204,8 @@ def lower_bounds(kind: str, system: System, nbytes: int, participants=None) -> d
         raise LockstepError(f"a collective moves a non-negative number of bytes, not {nbytes}")
     parts = check_participants(system, participants)
     n = len(parts)
-    names = [b for b in BOUND_NAMES if b != "hop_bytes" or kind == "all-to-all"]
+    names = [b for b in BOUND_NAMES
+             if (b != "hop_bytes" or kind == "all-to-all") and (b != "ramp" or kind in _RAMP_KINDS)]
     if n == 1 or nbytes == 0:
         return dict.fromkeys(names, 0)
     g = link_graph(system)
@@ -213,6 +218,8 @@ def lower_bounds(kind: str, system: System, nbytes: int, participants=None) -> d
     }
     if kind == "all-to-all":
         bounds["hop_bytes"] = _hop_bytes(system, g, pidx, p)
+    if kind in _RAMP_KINDS:
+        bounds["ramp"] = _ramp(kind, system, g, pidx, p)
     bounds["latency"] = _latency(kind, system, g, pidx)
     return {name: int(bounds[name]) for name in names}
 
@@ -594,3 +601,115 @@ def _wired_pair_sum(wired: LinkGraph, kind: str, dims: tuple[int, ...], pidx: np
         diff = tuple((coords - coords[:, col : col + 1]) % np.asarray(shape)[:, None])
         total += int(d0[diff].sum())
     return total
+
+
+# -- the ramp: a link can only carry data its chip already has (all-gather) ------
+
+
+def _ramp(kind: str, system: System, g: LinkGraph, pidx: np.ndarray, p: int) -> int:
+    """The aggregate bound of `_aggregate` with each link's capacity cut down
+    to the data that can be at its chip in time.
+
+    all-gather: a hop on link l = (u, w) starting at s carries a chunk that has
+    fully arrived at u by s (R3). The chunk holds some piece of owner y; y's
+    data reaches u along a chain of hops, each taking at least ser + lat from
+    its start to its landing (one vector at least), the next starting no
+    earlier (R1): so it is at u no sooner than r(y) = d(y, u), the cheapest
+    y -> u path with link cost ser + lat (0 for y = u). A vector landing on w
+    counts towards the N (N - 1) P receipts only the first time w gets it, and
+    never for w's own piece, so the useful vectors l can carry are the P
+    vectors of each participant y != w, each once, each released at r(y).
+    Slots on l are ser_l apart (R2) and a hop landing by T started by
+    T' = T - ser_l - lat_l (at least one vector long). For any release time t,
+    the slots that start by T' number at most (vectors released before t)
+    + (slots that fit in [t, T']) = A(< t) + floor((T' - t) / ser_l) + 1, and
+    at most A(<= T') in all: cap_l(T) is the least of these. So a schedule
+    done by T has sum_l cap_l(T) >= N (N - 1) P; the bound is the least such T.
+    Against the capacity lemma this charges the start-up: in the first
+    ser + lat cycles a chip holds only its own piece, and the pieces it can
+    forward grow with the ball of chips around it.
+
+    reduce-scatter is the same argument turned around in time: the first hop
+    carrying rank u's contribution to chunk c (owner x != u) leaves u on some
+    link l = (u, w) and must still reach x: it lands by T - d(w, x), so it
+    starts by T' - d(w, x). Each (u, c) pair is one such first send (N (N - 1)
+    P in all) and one link carries each at most once: mirrored, the same
+    capacity with releases d(w, x) over the owners x != u.
+
+    Links are weighed from a set of chips whose turns under the wiring's
+    symmetry cover every link once per turn (one chip of an fc, ring or
+    torus, group 0 of a Dragonfly; the out-links of those chips for the
+    all-gather, the in-links for the reduce-scatter), else from every chip if
+    affordable; if not, the bound is left at 0 (not computed)."""
+    n = len(pidx)
+    if n < 2 or p <= 0 or len(g.src) == 0:
+        return 0
+    symmetric = _symmetric_sources(system, g, pidx)
+    if symmetric is not None:
+        chips = symmetric
+        scale = g.chips // len(symmetric)
+    else:
+        if g.chips * len(g.src) > _RAMP_BUDGET:
+            return 0
+        chips = np.flatnonzero(g.alive)
+        scale = 1
+    w = (g.ser + g.lat).astype(np.float64)
+    part = np.zeros(g.chips, dtype=bool)
+    part[pidx] = True
+    if kind == "all-gather":
+        # releases at u = d(y, u): distances into u, i.e. from u on the reversed links
+        rev = LinkGraph(g.chips, g.dst, g.src, g.ser, g.lat, g.alive)
+        dist = _distances(rev, chips, w)  # dist[i, y] = d(y, chips[i])
+        sel = np.flatnonzero(np.isin(g.src, chips))
+        row_of = {int(c): i for i, c in enumerate(chips.tolist())}
+        rows = [row_of[int(u)] for u in g.src[sel].tolist()]
+        excluded = g.dst[sel]  # w's own piece is no use to w
+    else:
+        dist = _distances(g, chips, w)  # dist[i, x] = d(chips[i], x)
+        sel = np.flatnonzero(np.isin(g.dst, chips))
+        row_of = {int(c): i for i, c in enumerate(chips.tolist())}
+        rows = [row_of[int(v)] for v in g.dst[sel].tolist()]
+        excluded = g.src[sel]  # u's contribution to its own chunk never leaves it
+    profiles = []
+    for i, r, ex in zip(sel.tolist(), rows, excluded.tolist()):
+        keep = part.copy()
+        keep[ex] = False
+        d = dist[r][keep]
+        if not np.all(np.isfinite(d)):
+            return 0  # some data can never get there: the other bounds say so
+        times, counts = np.unique(d.astype(np.int64), return_counts=True)
+        before = np.concatenate([[0], np.cumsum(counts)[:-1]]) * p  # A(< t_k)
+        profiles.append((times, before, int(counts.sum()) * p, int(g.ser[i]), int(g.lat[i])))
+    demand = n * (n - 1) * p
+
+    def capacity(t: int) -> int:
+        total = 0
+        for times, before, released, ser, lat in profiles:
+            last = t - ser - lat  # the latest start of a hop landing by t
+            if last < 0:
+                continue
+            k = int(np.searchsorted(times, last, side="right"))
+            if k == 0:
+                continue
+            fit = before[:k] + (last - times[:k]) // ser + 1
+            total += min(int(fit.min()), _released_by(times, before, released, k))
+        return total * scale
+
+    hi = 1
+    while capacity(hi) < demand:
+        hi *= 2
+        if hi > 1 << 62:
+            return 0
+    lo = 0
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if capacity(mid) >= demand:
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
+def _released_by(times: np.ndarray, before: np.ndarray, released: int, k: int) -> int:
+    """Vectors released at or before times[k - 1] (A(<= T') when k release times are <= T')."""
+    return int(before[k]) if k < len(times) else released

@@ -10,7 +10,8 @@ replays every hop against the contract in `schedule.py` (see docs/network.md):
 - no two hops overlap on one directed link;
 - a chip sends only data it holds, fully arrived by the hop's start: the
   hop's sources must be its own contribution, a received partial sum, or a
-  sum of such partial sums of the same chunk with pairwise disjoint sources;
+  sum of such partial sums of the same chunk with pairwise disjoint sources
+  (a full-sum hop, `all_sources`, carries every rank and is held to that);
 - at the end every participant holds what the collective promises it.
 
 Timing checks are vectorised with numpy; the holdings replay walks the hops in
@@ -102,8 +103,14 @@ class _Checker:
         ptr = np.asarray(h.sources_ptr, dtype=np.int64)
         if len(ptr) != count + 1 or (count + 1 and (ptr[0] != 0 or ptr[-1] != len(h.sources_idx))):
             raise LockstepError("schedule: sources_ptr does not delimit sources_idx")
-        if count and (bad := np.flatnonzero(np.diff(ptr) < 1)).size:
+        full = np.asarray(h.all_sources, dtype=bool)
+        if len(full) != count:
+            raise LockstepError(f"schedule: hop column 'all_sources' has {len(full)} entries, not {count}")
+        listed = np.diff(ptr)
+        if count and (bad := np.flatnonzero((listed < 1) & ~full)).size:
             raise LockstepError(f"{self.where(int(bad[0]))}: carries no sources")
+        if count and (bad := np.flatnonzero((listed > 0) & full)).size:
+            raise LockstepError(f"{self.where(int(bad[0]))}: is marked all_sources but also lists sources")
         idx = np.asarray(h.sources_idx, dtype=np.int64)
         if (bad := np.flatnonzero((idx < 0) | (idx >= self.n))).size:
             i = int(np.searchsorted(ptr, bad[0], side="right") - 1)
@@ -125,7 +132,8 @@ class _Checker:
         self.link_ser = np.asarray(arrays.ser_cycles)[order]
         self.link_lat = np.asarray(arrays.hop_latency)[order]
         inside = (h.src >= 0) & (h.src < system.chips) & (h.dst >= 0) & (h.dst < system.chips) & (h.port >= 0)
-        want = (np.clip(h.src, 0, None) * system.chips + np.clip(h.dst, 0, None)) * ports + np.clip(h.port, 0, None)
+        src, dst, port = (np.clip(np.asarray(c, dtype=np.int64), 0, None) for c in (h.src, h.dst, h.port))
+        want = (src * system.chips + dst) * ports + port
         pos = np.clip(np.searchsorted(key, want), 0, max(len(key) - 1, 0))
         found = inside & (key[pos] == want) if len(key) else np.zeros(len(h), dtype=bool)
         if (bad := np.flatnonzero(~found)).size:
@@ -222,6 +230,9 @@ class _Checker:
         masks, counts = _source_masks(h.sources_ptr, h.sources_idx, self.n)
         if (bad := np.flatnonzero(counts != np.diff(h.sources_ptr))).size:
             raise LockstepError(f"{self.where(int(bad[0]))}: lists a source rank twice")
+        full = (1 << self.n) - 1
+        for i in np.flatnonzero(h.all_sources).tolist():
+            masks[i] = full
         landed = 0
         for i in by_start:
             while landed < len(by_arrive) and arrive[by_arrive[landed]] <= start[i]:
@@ -257,7 +268,7 @@ class _Checker:
 
     def mask_of(self, j: int) -> int:
         mask = 0
-        for r in self.hops.sources(j).tolist():
+        for r in self.hops.sources(j, self.n).tolist():
             mask |= 1 << r
         return mask
 
@@ -321,22 +332,42 @@ _POPCOUNT = np.array([bin(b).count("1") for b in range(256)], dtype=np.int64)
 
 
 def _source_masks(ptr: np.ndarray, idx: np.ndarray, n: int) -> tuple[list[int], np.ndarray]:
-    """Every hop's sources as a Python int bitset over ranks, and how many
-    distinct ranks each lists (built in numpy, 64 ranks to a word)."""
+    """Every hop's listed sources as a Python int bitset over ranks (0 for a
+    full-sum hop, which lists none), and how many distinct ranks each lists.
+    One-rank hops are shifted directly; the rest are built in numpy, 64 ranks
+    to a word, in blocks of hops to bound the memory."""
+    ptr = np.asarray(ptr, dtype=np.int64)
+    idx = np.asarray(idx, dtype=np.int64)
     hops = len(ptr) - 1
+    lens = np.diff(ptr)
+    masks: list[int] = [0] * hops
+    counts = lens.copy()
+    single = np.flatnonzero(lens == 1)
+    for i, r in zip(single.tolist(), idx[ptr[single]].tolist()):
+        masks[i] = 1 << r
+    multi = np.flatnonzero(lens > 1)
     words = max(1, (n + 63) // 64)
-    bits = np.zeros(hops * words, dtype=np.uint64)
-    if len(idx):
-        owner = np.repeat(np.arange(hops, dtype=np.int64), np.diff(ptr))
-        one = np.left_shift(np.uint64(1), (idx & 63).astype(np.uint64))
-        np.bitwise_or.at(bits, owner * words + (idx >> 6), one)
-    bits = bits.reshape(hops, words)
-    counts = _POPCOUNT[bits.view(np.uint8)].sum(axis=1)
-    if words == 1:
-        return bits[:, 0].tolist(), counts
-    raw = bits.astype("<u8").tobytes()
-    size = 8 * words
-    return [int.from_bytes(raw[i * size : (i + 1) * size], "little") for i in range(hops)], counts
+    block = max(1, (1 << 23) // words)
+    for first in range(0, len(multi), block):
+        rows = multi[first : first + block]
+        rlens = lens[rows]
+        owner = np.repeat(np.arange(len(rows), dtype=np.int64), rlens)
+        at = np.repeat(ptr[rows] - np.concatenate([[0], np.cumsum(rlens)[:-1]]), rlens) + np.arange(int(rlens.sum()))
+        ranks = idx[at]
+        bits = np.zeros(len(rows) * words, dtype=np.uint64)
+        one = np.left_shift(np.uint64(1), (ranks & 63).astype(np.uint64))
+        np.bitwise_or.at(bits, owner * words + (ranks >> 6), one)
+        bits = bits.reshape(len(rows), words)
+        counts[rows] = _POPCOUNT[bits.view(np.uint8)].sum(axis=1)
+        if words == 1:
+            for i, m in zip(rows.tolist(), bits[:, 0].tolist()):
+                masks[i] = m
+        else:
+            raw = bits.astype("<u8").tobytes()
+            size = 8 * words
+            for j, i in enumerate(rows.tolist()):
+                masks[i] = int.from_bytes(raw[j * size : (j + 1) * size], "little")
+    return masks, counts
 
 
 def _describe(mask: int) -> str:

@@ -110,6 +110,8 @@ class Symmetry:
     orbit: np.ndarray
     orbit_ptr: np.ndarray
     orbit_links: np.ndarray
+    # the group as a product of cyclic groups: element e <-> np.unravel_index(e, shape) (() = no structure known)
+    shape: tuple[int, ...] = ()
 
     @property
     def size(self) -> int:
@@ -168,6 +170,7 @@ def find_symmetry(net: Net, participants: list[int]) -> Symmetry:
         reps = list(range(a))
     else:
         return trivial_symmetry(net, participants)
+    shape = tuple(int(d) for d in dims) if kind == "torus" else (n,) if kind in ("fc", "ring") else (int(dims[2]),)
     for gen in gens:
         mapped = net.lookup(gen[net.src], gen[net.dst], net.port)
         if (mapped < 0).any() or (net.cls[mapped] != net.cls).any():
@@ -187,7 +190,39 @@ def find_symmetry(net: Net, participants: list[int]) -> Symmetry:
     if (canon < 0).any():
         return trivial_symmetry(net, participants)
     orbit, ptr, order = _orbits_from_ids(canon)
-    return Symmetry(perms, reps, orbit, ptr, order)
+    return Symmetry(perms, reps, orbit, ptr, order, shape)
+
+
+def subgroup(net: Net, sym: Symmetry, strides: tuple[int, ...]) -> Symmetry:
+    """The subgroup of the elements whose coordinates (see `Symmetry.shape`)
+    are multiples of `strides` (each dividing its axis): for a torus, the
+    translations by multiples of (s1, s2, ..); for an fc, the rotations by
+    multiples of s; for a Dragonfly, turning by multiples of s groups. Its chip
+    orbits are smaller, so it has more representatives and link orbits."""
+    shape = sym.shape
+    if len(strides) != len(shape) or any(d % st for d, st in zip(shape, strides)):
+        raise ValueError(f"strides {strides} do not divide the group {shape}")
+    coords = np.array(np.unravel_index(np.arange(sym.size), shape)).reshape(len(shape), -1)
+    keep = np.all(coords % np.asarray(strides)[:, None] == 0, axis=0)
+    perms = sym.perms[np.flatnonzero(keep)]
+    rep_of = perms.min(axis=0)  # the least chip of every chip orbit
+    chips = sorted({int(p) for r in sym.reps for p in sym.perms[:, r]})
+    reps = sorted({int(rep_of[c]) for c in chips})
+    canon = np.full(len(net), np.iinfo(np.int64).max, dtype=np.int64)
+    for perm in perms:
+        canon = np.minimum(canon, net.lookup(perm[net.src], perm[net.dst], net.port))
+    orbit, ptr, order = _orbits_from_ids(canon)
+    return Symmetry(perms, reps, orbit, ptr, order, tuple(d // st for d, st in zip(shape, strides)))
+
+
+def subgroups(sym: Symmetry) -> list[tuple[int, ...]]:
+    """Strides of the subgroups `subgroup` can make (the whole group first)."""
+    if not sym.shape:
+        return []
+    out: list[tuple[int, ...]] = [()]
+    for d in sym.shape:
+        out = [s + (st,) for s in out for st in range(1, d + 1) if d % st == 0]
+    return out
 
 
 # -- calendars ---------------------------------------------------------------
@@ -253,11 +288,12 @@ class Pattern:
 
 
 def expand(net: Net, sym: Symmetry, pattern: Pattern, chunk_of, sources_of) -> Hops:
-    """Copy the pattern onto every group element.
+    """Copy the pattern onto every group element (hop g * len(pattern) + p is
+    element g's copy of pattern hop p).
 
-    chunk_of(perms_rows (G, ·) applied, pattern chunk ids) -> (G, P) chunk ids;
-    sources_of(G×P context) -> (ptr, idx) handled by the caller through
-    `sources_of(perm_matrix, hop_pattern_index)`; see the algorithms."""
+    chunk_of(perms (G, chips), pattern chunk ids) -> (G, P) chunk ids;
+    sources_of(perms, pattern chunk ids) -> the sources CSR (ptr, idx) of the
+    G * P hops, or None: every hop carries the full sum (`all_sources`)."""
     link = np.asarray(pattern.link, dtype=np.int64)
     start = np.asarray(pattern.start, dtype=np.int64)
     end = np.asarray(pattern.end, dtype=np.int64)
@@ -271,7 +307,11 @@ def expand(net: Net, sym: Symmetry, pattern: Pattern, chunk_of, sources_of) -> H
     ends = np.tile(end, G)
     arrive = ends + np.tile(net.lat[link], G)
     chunk = chunk_of(perms, pchunk).ravel()
-    sptr, sidx = sources_of(perms, pchunk)
+    got = sources_of(perms, pchunk)
+    if got is None:
+        return Hops(src, dst, port, starts, ends, arrive, chunk, np.zeros(G * P + 1, dtype=np.int64),
+                    np.zeros(0, dtype=np.int32), np.ones(G * P, dtype=bool))
+    sptr, sidx = got
     return Hops(src, dst, port, starts, ends, arrive, chunk, sptr, sidx)
 
 
@@ -285,7 +325,7 @@ def single_sources(owner_rank_fn, perms: np.ndarray, pchunk: np.ndarray) -> tupl
 
 
 def tree_greedy(net: Net, sym: Symmetry, owners: list[int], vec: int, targets: list[int],
-                minimal_only: bool = False) -> tuple[Pattern, np.ndarray]:
+                minimal_only: bool = False, release: list[int] | None = None) -> tuple[Pattern, np.ndarray]:
     """Spread pattern chunk c from chip owners[c] to every chip in `targets`.
 
     Link-centric list scheduling in time order: the orbit calendar that frees
@@ -294,12 +334,13 @@ def tree_greedy(net: Net, sym: Symmetry, owners: list[int], vec: int, targets: l
     far chip farthest from the chunk's owner. With `minimal_only` a chunk only
     moves away from its owner (shortest-path trees). Every chip receives a
     chunk at most once, so the hops of a chunk form a tree (the parent of
-    (chip, chunk) is returned for reduce-scatter)."""
+    (chip, chunk) is returned for reduce-scatter). With `release`, chunk c
+    is at its owner only from cycle release[c]."""
     C = len(owners)
     n = net.n
     owners_a = np.asarray(owners, dtype=np.int64)
     arr = np.full((C, n), INF, dtype=np.int64)
-    arr[np.arange(C), owners_a] = 0
+    arr[np.arange(C), owners_a] = 0 if release is None else np.asarray(release, dtype=np.int64)
     parent = np.full((C, n), -1, dtype=np.int64)
     is_target = np.zeros(n, dtype=bool)
     is_target[targets] = True
@@ -373,11 +414,133 @@ def tree_greedy(net: Net, sym: Symmetry, owners: list[int], vec: int, targets: l
     return pattern, parent
 
 
+def reverse_pattern(net: Net, pattern: Pattern, parent: np.ndarray, owners: np.ndarray
+                    ) -> tuple[Pattern, np.ndarray, np.ndarray] | None:
+    """A tree_greedy pattern turned around in time: hop u->v of chunk c becomes
+    twin(v->u) carrying the partial sum of v's subtree of c's tree, so the sums
+    flow up to the chunk's owner. Mirroring every hop's link occupancy about
+    T = max(arrive) keeps the hops of each link orbit disjoint, and a hop's
+    children (which arrived after it) now land before it starts.
+
+    Returns (pattern, ptr, chips): the subtree of reversed hop i, in the
+    pattern's chip coordinates, is chips[ptr[i]:ptr[i+1]]. None if a link has
+    no like twin."""
+    link = np.asarray(pattern.link, dtype=np.int64)
+    if len(link) == 0:
+        return Pattern(), np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    twin = net.reverse[link]
+    if (twin < 0).any():
+        return None
+    start = np.asarray(pattern.start, dtype=np.int64)
+    end = np.asarray(pattern.end, dtype=np.int64)
+    pch = np.asarray(pattern.chunk, dtype=np.int64)
+    arrive = end + net.lat[link]
+    v = net.dst[link]
+    C, n = parent.shape
+    hop_of = np.full((C, n), -1, dtype=np.int64)
+    hop_of[pch, v] = np.arange(len(link))
+    # every (chunk, chip) pair lies in the subtree of each hop on its path up to the owner
+    c_of, w_of = np.nonzero(hop_of >= 0)
+    anc = w_of.copy()
+    hs, ws = [], []
+    while len(anc):
+        hs.append(hop_of[c_of, anc])
+        ws.append(w_of)
+        anc = parent[c_of, anc]
+        more = anc != owners[c_of]
+        c_of, w_of, anc = c_of[more], w_of[more], anc[more]
+    h_all = np.concatenate(hs)
+    order = np.argsort(h_all, kind="stable")
+    chips = np.concatenate(ws)[order]
+    ptr = np.searchsorted(h_all[order], np.arange(len(link) + 1)).astype(np.int64)
+    T = int(arrive.max())
+    rev = Pattern()
+    new_start = T - arrive
+    rev.link = twin.tolist()
+    rev.start = new_start.tolist()
+    rev.end = (new_start + (end - start)).tolist()
+    rev.chunk = pch.tolist()
+    return rev, ptr, chips
+
+
+def retime(net: Net, sym: Symmetry, cal: dict, pattern: Pattern, owners: np.ndarray, up: bool,
+           ready: np.ndarray | None = None) -> tuple[Pattern, np.ndarray]:
+    """`retime_many` of one pattern."""
+    (out,), done = retime_many(net, sym, cal, [(pattern, up, 0)], owners, ready)
+    return out, done
+
+
+def retime_many(net: Net, sym: Symmetry, cal: dict, items: list[tuple[Pattern, bool, int]], owners: np.ndarray,
+                ready: np.ndarray | None = None) -> tuple[list[Pattern], np.ndarray]:
+    """Place tree patterns' hops as early as possible on the orbit calendars
+    `cal` (orbit -> Calendar, shared with what is already placed), keeping
+    every tree dependency. items: (pattern, up, offset); the hops of all of
+    them go in the order of offset + original start, so a hop that fed another
+    goes first, and patterns meant to run side by side interleave. Returns the
+    patterns (same hop order, new times) and the cycle each pattern chunk is
+    done at its owner by the `up` patterns (or `ready` where none is up).
+
+    up=False (a broadcast tree): a hop of chunk c leaves its owner at or after
+    ready[c] (as raised by the up patterns placed so far), any other chip once
+    the chunk has landed there. up=True (a reduction tree, towards the owner):
+    a hop leaves once every hop into its chip for that chunk (its subtree's
+    partial sums) has landed. Pattern chunk ids index `owners` and are shared:
+    an up pattern and a down pattern of one chunk form its reduce-broadcast."""
+    orbit = sym.orbit.tolist()
+    done = np.zeros(len(owners), dtype=np.int64) if ready is None else np.array(ready, dtype=np.int64)
+    done_l = done.tolist()
+    owners_l = owners.tolist()
+    outs = []
+    keys = []
+    for k, (pattern, up, offset) in enumerate(items):
+        out = Pattern()
+        out.link = list(pattern.link)
+        out.chunk = list(pattern.chunk)
+        out.start = [0] * len(pattern)
+        out.end = [0] * len(pattern)
+        outs.append(out)
+        keys.append(np.asarray(pattern.start, dtype=np.int64) + offset)
+    which = np.concatenate([np.full(len(p), k, dtype=np.int64) for k, (p, _, _) in enumerate(items)]) \
+        if items else np.zeros(0, dtype=np.int64)
+    index = np.concatenate([np.arange(len(p), dtype=np.int64) for p, _, _ in items]) if items else which
+    order = np.argsort(np.concatenate(keys) if keys else which, kind="stable")
+    up_landed: dict[tuple[int, int], int] = {}
+    down_landed: dict[tuple[int, int], int] = {}
+    for k, i in zip(which[order].tolist(), index[order].tolist()):
+        pattern, up, _ = items[k]
+        lid, ch = pattern.link[i], pattern.chunk[i]
+        u = net.src_l[lid]
+        if up:
+            t = up_landed.get((ch, u), 0)
+        else:
+            t = done_l[ch] if u == owners_l[ch] else down_landed[(ch, u)]
+        o = orbit[lid]
+        c = cal.get(o)
+        if c is None:
+            c = cal[o] = Calendar()
+        dur = pattern.end[i] - pattern.start[i]
+        st = c.fit(t, dur)
+        c.take(st, st + dur)
+        out = outs[k]
+        out.start[i] = st
+        out.end[i] = st + dur
+        a = st + dur + net.lat_l[lid]
+        v = net.dst_l[lid]
+        if up:
+            key = (ch, v)
+            up_landed[key] = max(up_landed.get(key, 0), a)
+            if v == owners_l[ch]:
+                done_l[ch] = max(done_l[ch], a)
+        else:
+            down_landed[(ch, v)] = a
+    return outs, np.asarray(done_l, dtype=np.int64)
+
+
 # -- scheduler 2: point-to-point pieces, adaptive routing --------------------
 
 
 def route_greedy(net: Net, sym: Symmetry, pieces: list[tuple[int, int]], vec: int, slack: int = 0,
-                 paths: list[list[int]] | None = None) -> tuple[Pattern, list[int]]:
+                 paths: list[list[int]] | None = None, rank: list[int] | None = None) -> tuple[Pattern, list[int]]:
     """Move each piece (src chip, dst chip) hop by hop, in order of readiness.
 
     At each chip the piece takes, among the links that bring it nearer its
@@ -385,15 +548,18 @@ def route_greedy(net: Net, sym: Symmetry, pieces: list[tuple[int, int]], vec: in
     same distance or one farther), the one giving the earliest estimated
     landing at the destination; the hop is placed first-fit on the orbit's
     calendar. With `paths` each piece follows its given link ids instead.
+    With `paths` and `rank`, of the hops ready at once the one with the most
+    hops still to go goes first, then the lower rank (an injection order).
     Returns the pattern (chunk = piece index)."""
     dist = net.dist
     cal = [Calendar() for _ in range(sym.n_orbits)]
     orbit = sym.orbit.tolist()
     pattern = Pattern()
     heap = []
+    ranked = paths is not None and rank is not None
     for p, (s, d) in enumerate(pieces):
         if s != d:
-            heap.append((0, -int(dist[s, d]), p, s, 0))
+            heap.append((0, (-len(paths[p]), rank[p]) if ranked else -int(dist[s, d]), p, s, 0))
     heapq.heapify(heap)
     dur_l = [vec * s for s in net.ser_l]
     lat_l = net.lat_l
@@ -436,19 +602,29 @@ def route_greedy(net: Net, sym: Symmetry, pieces: list[tuple[int, int]], vec: in
         pattern.add(lid, s, e, p)
         v = net.dst_l[lid]
         if v != d:
-            heapq.heappush(heap, (e + lat_l[lid], -int(dist[v, d]), p, v, at + 1))
+            prio = (at + 1 - len(paths[p]), rank[p]) if ranked else -int(dist[v, d])
+            heapq.heappush(heap, (e + lat_l[lid], prio, p, v, at + 1))
     return pattern, budget
 
 
 def balanced_paths(net: Net, sym: Symmetry, pieces: list[tuple[int, int]], vec: int, slack: int = 0,
-                   enumerate_below: int = 6) -> list[list[int]]:
+                   enumerate_below: int = 6, power: float | None = None,
+                   heavy: list[bool] | None = None) -> list[list[int]]:
     """A path for every piece, chosen to even out the load of the orbits.
 
     Pieces with the fewest choices go first. On a low-diameter network
     (shortest path < `enumerate_below` hops) every path up to `slack` hops
     longer than the shortest is tried and the one whose busiest orbit is
-    lightest (then the lightest in sum) wins; otherwise the path is built step
-    by step on the productive link whose orbit carries the least so far."""
+    lightest (then the lightest in sum) wins; with `power` p the one that
+    adds least to sum(load ** p) over the orbits instead (a convex congestion
+    cost: it weighs a longer path's extra link time against a busier link,
+    which the min-max key ignores). With `heavy` (per link: the scarce class,
+    a Dragonfly's global links) the enumerated paths with the fewest heavy
+    links win first, then the shortest of those, then the congestion cost
+    (power 2 unless given): a piece crosses one global link, not two, even when the
+    two-global path has fewer hops (so a Dragonfly's global links carry no
+    more than the bisection demands). Otherwise the path is built step by step
+    on the productive link whose orbit carries the least so far.""" 
     dist = net.dist
     orbit = sym.orbit.tolist()
     load = [0] * sym.n_orbits
@@ -465,6 +641,12 @@ def balanced_paths(net: Net, sym: Symmetry, pieces: list[tuple[int, int]], vec: 
         order.append((choices, -here, p))
     order.sort()
     paths: list[list[int]] = [[] for _ in pieces]
+    # the congestion cost works in units of the mean final orbit load, so powers stay small
+    scale = 1.0
+    hp = power if power is not None else 2.0
+    if power is not None or heavy is not None:
+        total = sum(float(net.ser_l[0] * vec) * int(dist[s, d]) for s, d in pieces)
+        scale = max(1.0, total / max(1, sym.n_orbits))
 
     def best_path(s: int, d: int, row: list[int], hops: int) -> list[int]:
         best: list = [None, None]  # (key, path)
@@ -487,7 +669,42 @@ def balanced_paths(net: Net, sym: Symmetry, pieces: list[tuple[int, int]], vec: 
                 walk(v, left - 1, max(worst, w), total + w)
                 path.pop()
 
-        walk(s, hops, 0, 0)
+        def walk_cost(u: int, left: int, cost: float) -> None:
+            if best[0] is not None and cost >= best[0]:
+                return
+            if u == d:
+                best[0], best[1] = cost, list(path)
+                return
+            for lid in out_l[u]:
+                v = dst_l[lid]
+                if row[v] > left - 1:
+                    continue
+                w = load[orbit[lid]] / scale
+                path.append(lid)
+                walk_cost(v, left - 1, cost + (w + dur_l[lid] / scale) ** power - w ** power)
+                path.pop()
+
+        def walk_heavy(u: int, left: int, nheavy: int, cost: float) -> None:
+            if best[0] is not None and (nheavy, len(path), cost) >= best[0]:
+                return
+            if u == d:
+                best[0], best[1] = (nheavy, len(path), cost), list(path)
+                return
+            for lid in out_l[u]:
+                v = dst_l[lid]
+                if row[v] > left - 1:
+                    continue
+                w = load[orbit[lid]] / scale
+                path.append(lid)
+                walk_heavy(v, left - 1, nheavy + heavy[lid], cost + (w + dur_l[lid] / scale) ** hp - w ** hp)
+                path.pop()
+
+        if heavy is not None:
+            walk_heavy(s, hops, 0, 0.0)
+        elif power is None:
+            walk(s, hops, 0, 0)
+        else:
+            walk_cost(s, hops, 0.0)
         return best[1]
 
     for _, _, p in order:
@@ -552,8 +769,9 @@ def reverse_tree_hops(net: Net, hops: Hops, owner_chip: np.ndarray, rank_of: np.
     the hops of a chunk form a tree. None if a link has no like twin."""
     if len(hops) == 0:
         return hops
-    first = np.lexsort((hops.arrive, hops.chunk * net.n + hops.dst))
-    key = (hops.chunk * net.n + hops.dst)[first]
+    ckey = hops.chunk.astype(np.int64) * net.n + hops.dst
+    first = np.lexsort((hops.arrive, ckey))
+    key = ckey[first]
     keep_first = np.ones(len(first), dtype=bool)
     keep_first[1:] = key[1:] != key[:-1]
     sel = np.sort(first[keep_first])
@@ -567,36 +785,44 @@ def reverse_tree_hops(net: Net, hops: Hops, owner_chip: np.ndarray, rank_of: np.
         return None
     T = int(hops.arrive.max())
     n = net.n
-    # subtree ranks: process hops by decreasing arrival (children before parents)
-    order = np.argsort(-hops.arrive, kind="stable")
-    src = hops.src.tolist()
-    dst = hops.dst.tolist()
-    chunk = hops.chunk.tolist()
-    rank_l = rank_of.tolist()
-    subtree: dict[int, list[int]] = {}
-    sources: list[list[int] | None] = [None] * len(hops)
-    for h in order.tolist():
-        c = chunk[h]
-        v = dst[h]
-        mine = subtree.pop(c * n + v, None)
-        r = rank_l[v]
-        own = [r] if r >= 0 else []
-        if mine is None:
-            mine = own
-        else:
-            mine = own + mine
-        sources[h] = mine
-        key = c * n + src[h]
-        acc = subtree.get(key)
-        if acc is None:
-            subtree[key] = list(mine)
-        else:
-            acc.extend(mine)
-    keep = np.fromiter((len(s) > 0 for s in sources), dtype=bool, count=len(hops))
-    lens = np.fromiter((len(s) for s in sources), dtype=np.int64, count=len(hops))[keep]
-    idx = [s for s, k in zip(sources, keep.tolist()) if k]
-    sidx = np.fromiter((x for s in idx for x in sorted(s)), dtype=np.int64, count=int(lens.sum()))
-    sptr = np.concatenate([[0], np.cumsum(lens)]).astype(np.int64)
+    # subtree ranks: every (chunk, chip) pair lies in the subtree of each hop on its path up to the owner;
+    # walk all pairs up their trees at once (hop into a chip = its parent link)
+    src = hops.src.astype(np.int64)
+    key = hops.chunk.astype(np.int64) * n + hops.dst
+    span = (int(hops.chunk.max()) + 1) * n
+    if span <= 1 << 26:  # a dense (chunk, chip) -> hop table
+        table = np.full(span, -1, dtype=np.int64)
+        table[key] = np.arange(len(hops))
+
+        def hop_into(k: np.ndarray) -> np.ndarray:
+            return table[k]
+    else:
+        by_key = np.argsort(key, kind="stable")
+        sorted_key = key[by_key]
+
+        def hop_into(k: np.ndarray) -> np.ndarray:
+            return by_key[np.searchsorted(sorted_key, k)]
+    owner_of = np.asarray(owner_chip, dtype=np.int64)
+    c_of = hops.chunk.astype(np.int64)
+    w_rank = rank_of[hops.dst].astype(np.int64)
+    live = w_rank >= 0  # relays carry no contribution of their own
+    c_of, w_rank = c_of[live], w_rank[live]
+    h_cur = np.flatnonzero(live)
+    hs, rs = [], []
+    while len(h_cur):
+        hs.append(h_cur)
+        rs.append(w_rank)
+        anc = src[h_cur]
+        more = anc != owner_of[c_of]
+        c_of, w_rank, anc = c_of[more], w_rank[more], anc[more]
+        h_cur = hop_into(c_of * n + anc)
+    h_all = np.concatenate(hs) if hs else np.zeros(0, dtype=np.int64)
+    r_all = np.concatenate(rs) if rs else np.zeros(0, dtype=np.int64)
+    order = np.argsort(h_all, kind="stable")
+    counts = np.bincount(h_all, minlength=len(hops))
+    keep = counts > 0
+    sidx = r_all[order]
+    sptr = np.concatenate([[0], np.cumsum(counts[keep])]).astype(np.int64)
     dur = (hops.end - hops.start)[keep]
     new_start = T - hops.arrive[keep]
     new_end = new_start + dur
@@ -615,11 +841,13 @@ def concat_hops(parts: list[Hops]) -> Hops:
         ptrs.append((p.sources_ptr[1:] if i else p.sources_ptr) + off)
         off += int(p.sources_ptr[-1])
     cols = [np.concatenate([getattr(p, f) for p in parts]) for f in ("src", "dst", "port", "start", "end", "arrive", "chunk")]
-    return Hops(*cols, np.concatenate(ptrs), np.concatenate([p.sources_idx for p in parts]))
+    return Hops(*cols, np.concatenate(ptrs), np.concatenate([p.sources_idx for p in parts]),
+                np.concatenate([p.all_sources for p in parts]))
 
 
 def shift_hops(h: Hops, dt: int) -> Hops:
-    return Hops(h.src, h.dst, h.port, h.start + dt, h.end + dt, h.arrive + dt, h.chunk, h.sources_ptr, h.sources_idx)
+    return Hops(h.src, h.dst, h.port, h.start + dt, h.end + dt, h.arrive + dt, h.chunk, h.sources_ptr, h.sources_idx,
+                h.all_sources)
 
 
 def link_key(net: Net, h: Hops) -> np.ndarray:

@@ -10,7 +10,10 @@
 "sources" are ranks. Two optional keys appear only when needed:
 "participants" (the system chip of each rank) when they are not all chips
 0..chips-1 in order (failed chips, a subset), and "port" on every link and hop
-when the system has parallel links between a pair of chips. "links" lists the
+when the system has parallel links between a pair of chips. A hop carrying the
+full sum (every rank; `Hops.all_sources`) writes "sources": "all" instead of
+the list of all N ranks, which for an all-reduce on 1024 chips would be ~1G
+numbers; `from_json` reads both forms. "links" lists the
 alive directed links only. Columns are turned into lists by numpy's .tolist()
 and the caller writes the dict with one json.dump, so a million hops export
 in seconds.
@@ -58,6 +61,8 @@ def to_json(schedule: CollectiveSchedule, system: System) -> dict[str, Any]:
     flat = hops.sources_idx.tolist()
     ptr = hops.sources_ptr.tolist()
     sources = [flat[a:b] for a, b in zip(ptr, ptr[1:])]
+    for i in np.flatnonzero(hops.all_sources).tolist():
+        sources[i] = "all"
     columns = [hops.src.tolist(), hops.dst.tolist(), hops.start.tolist(), hops.end.tolist(),
                hops.arrive.tolist(), hops.chunk.tolist(), sources]
     if parallel:
@@ -96,22 +101,29 @@ def from_json(data: Mapping[str, Any]) -> CollectiveSchedule:
     n = len(rows)
     cols = {key: np.zeros(n, dtype=np.int64) for key in ("src", "dst", "port", "start", "end", "arrive", "chunk")}
     ptr = np.zeros(n + 1, dtype=np.int64)
+    full = np.zeros(n, dtype=bool)
     flat: list[int] = []
     try:
         for key in ("src", "dst", "start", "end", "arrive", "chunk"):
             cols[key][:] = [row[key] for row in rows]
         cols["port"][:] = [row.get("port", 0) for row in rows]
         for i, row in enumerate(rows):
-            flat.extend(row["sources"])
+            sources = row["sources"]
+            if sources == "all":
+                full[i] = True
+            elif isinstance(sources, str):
+                raise ValueError(sources)
+            else:
+                flat.extend(sources)
             ptr[i + 1] = len(flat)
         idx = np.asarray(flat, dtype=np.int64)
     except KeyError as err:
         raise LockstepError(f"schedule JSON: a hop lacks '{err.args[0]}'") from None
     except (TypeError, ValueError, AttributeError, OverflowError):
         raise LockstepError("schedule JSON: every hop needs integer src, dst, start, end, arrive, chunk "
-                            "and a list of integer sources") from None
+                            "and sources: a list of integer ranks or \"all\"") from None
     hops = Hops(cols["src"], cols["dst"], cols["port"], cols["start"], cols["end"], cols["arrive"],
-                cols["chunk"], ptr, idx)
+                cols["chunk"], ptr, idx, full)
     return CollectiveSchedule(kind=kind, participants=tuple(int(p) for p in participants),
                               bytes_per_chip=_field(data, "bytes_per_chip", int), chunk_count=count,
                               chunk_bytes=size, hops=hops, algorithm=str(data.get("algorithm", "imported")))

@@ -11,6 +11,13 @@ Conventions (also the `--export-schedule` JSON contract, see docs/network.md):
   contributions the hop's data carries: one chip for a gathered piece, several
   for a partial sum. A chip may add partial sums of one chunk whose sources
   are disjoint; reductions take no link time.
+- `all_sources` (bool per hop) marks a full sum: the hop carries every
+  participant's contribution, and its `sources_ptr` range is empty (an
+  all-reduce's broadcast hops would otherwise list all N ranks each: ~1G
+  entries at 1024 chips). `sources(hop, ranks)` expands it.
+- dtypes: chip, port, chunk and rank columns are int32 (ids far below 2**31),
+  times and `sources_ptr` int64; `Hops` converts on construction. Code that
+  combines ids into one key (`chunk * chips + dst`) must widen to int64 first.
 - Ownership of chunk c (count = chunk_count, N = len(participants), k = count / N):
   all-gather: starts on rank c // k, ends everywhere. reduce-scatter: every rank
   starts with its contribution to every chunk; ends on rank c // k summed over
@@ -28,6 +35,10 @@ import numpy as np
 KINDS = ("all-reduce", "all-gather", "reduce-scatter", "all-to-all", "broadcast")
 
 
+ID = np.int32  # chips, ports, chunks, ranks
+TIME = np.int64  # cycles, CSR offsets
+
+
 @dataclass
 class Hops:
     src: np.ndarray
@@ -39,11 +50,29 @@ class Hops:
     chunk: np.ndarray
     sources_ptr: np.ndarray
     sources_idx: np.ndarray
+    all_sources: np.ndarray | None = None  # bool per hop: carries every participant (sources range empty)
+
+    def __post_init__(self) -> None:
+        # no copy when a column already has its dtype
+        self.src, self.dst, self.port, self.chunk, self.sources_idx = (
+            np.asarray(c, dtype=ID) for c in (self.src, self.dst, self.port, self.chunk, self.sources_idx))
+        self.start, self.end, self.arrive, self.sources_ptr = (
+            np.asarray(c, dtype=TIME) for c in (self.start, self.end, self.arrive, self.sources_ptr))
+        if self.all_sources is None:
+            self.all_sources = np.zeros(len(self.src), dtype=bool)
+        else:
+            self.all_sources = np.asarray(self.all_sources, dtype=bool)
 
     def __len__(self) -> int:
         return len(self.src)
 
-    def sources(self, hop: int) -> np.ndarray:
+    def sources(self, hop: int, ranks: int | None = None) -> np.ndarray:
+        """The ranks hop `hop` carries. A full-sum hop (`all_sources`) carries
+        every rank 0..ranks-1, so its readers must pass the rank count."""
+        if self.all_sources[hop]:
+            if ranks is None:
+                raise ValueError(f"hop {hop} carries the full sum: pass the number of ranks")
+            return np.arange(ranks, dtype=ID)
         return self.sources_idx[self.sources_ptr[hop] : self.sources_ptr[hop + 1]]
 
 
@@ -54,18 +83,26 @@ class HopsBuilder:
         self._cols: list[list[int]] = [[] for _ in range(7)]
         self._sources: list[int] = []
         self._ptr: list[int] = [0]
+        self._all: list[bool] = []
 
     def add(self, src: int, dst: int, port: int, start: int, end: int, arrive: int, chunk: int,
-            sources: list[int] | np.ndarray) -> None:
+            sources: list[int] | np.ndarray | str) -> None:
+        """`sources` is a list of ranks, or "all" for a full sum (every participant)."""
         for col, value in zip(self._cols, (src, dst, port, start, end, arrive, chunk)):
             col.append(value)
-        self._sources.extend(int(s) for s in sources)
+        full = isinstance(sources, str)
+        if full and sources != "all":
+            raise ValueError(f"sources must be a list of ranks or 'all', not {sources!r}")
+        self._all.append(full)
+        if not full:
+            self._sources.extend(int(s) for s in sources)
         self._ptr.append(len(self._sources))
 
     def build(self) -> Hops:
         src, dst, port, start, end, arrive, chunk = (np.asarray(c, dtype=np.int64) for c in self._cols)
         return Hops(src, dst, port, start, end, arrive, chunk,
-                    np.asarray(self._ptr, dtype=np.int64), np.asarray(self._sources, dtype=np.int64))
+                    np.asarray(self._ptr, dtype=np.int64), np.asarray(self._sources, dtype=np.int64),
+                    np.asarray(self._all, dtype=bool))
 
 
 @dataclass
@@ -79,6 +116,10 @@ class CollectiveSchedule:
     algorithm: str
     synthesis_seconds: float = 0.0
     notes: dict = field(default_factory=dict)
+
+    def sources(self, hop: int) -> np.ndarray:
+        """The ranks hop `hop` carries (a full-sum hop: every rank)."""
+        return self.hops.sources(hop, len(self.participants))
 
     @property
     def cycles(self) -> int:

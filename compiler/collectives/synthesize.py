@@ -15,8 +15,17 @@ cycles, recording its pick in `algorithm` as "auto:<name>"):
   wiring's symmetry when it has one (engine.py);
 - greedy-shortest: the same restricted to shortest paths, the baseline.
 reduce-scatter is an all-gather turned around in time (partial sums flow up
-its trees); all-reduce is that reduce-scatter followed by the all-gather,
-overlapped as far as links and chunks allow.
+its trees; for the tree algorithms the small symmetric pattern is turned
+around and then copied, not the expanded hops). all-reduce, for greedy and
+greedy-shortest, has its own chunking: chunks that hold the buffer with
+little padding, on a subgroup of the wiring's symmetry (not N equal pieces,
+which pad 1 MiB on 1024 chips by 25 %), summed up reversed tree_greedy trees
+and broadcast down the same trees, each chunk's broadcast as soon as its sum
+is done (algorithms/common.py, tree_all_reduce); its broadcast hops carry
+the full sum as `all_sources`. direct and ring: reduce-scatter then
+all-gather of N pieces, overlapped as far as links and chunks allow.
+On a Dragonfly the greedy all-to-all routes every piece over one global link
+and injects in an order that feeds every global link evenly (greedy.py).
 """
 from __future__ import annotations
 
@@ -24,7 +33,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from compiler.collectives.algorithms import direct, greedy, ring
-from compiler.collectives.algorithms.common import Job, Plan, all_reduce_from, reduce_scatter_from
+from compiler.collectives.algorithms.common import Job, Plan, all_reduce_from, reduce_scatter_from, tree_all_reduce
 from compiler.collectives.engine import Net
 from compiler.collectives.schedule import KINDS, CollectiveSchedule
 from compiler.errors import LockstepError
@@ -36,12 +45,29 @@ _AUTO_DIRECT_CHIPS = 64
 
 
 def _gather_family(kind: str, job: Job, make_ag: Callable[[Job], Plan]) -> Plan | None:
+    if kind == "all-reduce" and make_ag in _TREE_AR:
+        return _TREE_AR[make_ag](job)
     ag = make_ag(job)
     if kind == "all-gather":
         return ag
     if kind == "reduce-scatter":
         return reduce_scatter_from(job, ag)
     return all_reduce_from(job, ag)
+
+
+def _greedy_ag(job: Job) -> Plan:
+    return greedy.all_gather(job, minimal_only=False)
+
+
+def _shortest_ag(job: Job) -> Plan:
+    return greedy.all_gather(job, minimal_only=True)
+
+
+# The tree algorithms' all-reduce: their own chunking, not the all-gather's N pieces.
+_TREE_AR = {
+    _greedy_ag: lambda job: tree_all_reduce(job, minimal_only=False),
+    _shortest_ag: lambda job: tree_all_reduce(job, minimal_only=True),
+}
 
 
 def _run(name: str, kind: str, job: Job) -> Plan | None:
@@ -51,8 +77,8 @@ def _run(name: str, kind: str, job: Job) -> Plan | None:
         make = {
             "direct": direct.all_gather,
             "ring": ring.all_gather,
-            "greedy": lambda j: greedy.all_gather(j, minimal_only=False),
-            "greedy-shortest": lambda j: greedy.all_gather(j, minimal_only=True),
+            "greedy": _greedy_ag,
+            "greedy-shortest": _shortest_ag,
         }[name]
         if name == "direct" and not (fc or job.N <= _AUTO_DIRECT_CHIPS):
             return None

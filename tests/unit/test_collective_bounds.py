@@ -47,10 +47,11 @@ def test_fc4_by_hand():
         "injection": hops(3),   # N(N-1)P = 36 vectors over all 12 links: 3 each
         "ejection": hops(3),    # (N-1)P = 9 in over 3 links
         "bisection": hops(2),   # {0,1} | {2,3}: 2 pieces = 6 vectors over 4 links: ceil 1.5 = 2
+        "ramp": hops(3),        # 3 per link: the chip's own 3 vectors are there from cycle 0
         "latency": SER + LAT,   # one hop
     }
     assert lower_bounds("reduce-scatter", s, m) == {
-        "injection": hops(3), "ejection": hops(3), "bisection": hops(2), "latency": SER + LAT}
+        "injection": hops(3), "ejection": hops(3), "bisection": hops(2), "ramp": hops(3), "latency": SER + LAT}
     assert lower_bounds("all-reduce", s, m) == {
         "injection": hops(6),   # 2(N-1)Q = 72 vectors over 12 links
         "ejection": hops(4),    # Q = 12 in over 3 links
@@ -80,6 +81,9 @@ def test_ring4_by_hand():
         "injection": hops(5),   # 36 vectors over 8 links: ceil(4.5)
         "ejection": hops(5),    # 9 in over 2 links: ceil(4.5)
         "bisection": hops(3),   # arc {0,1}: 6 vectors over the 2 links leaving it
+        # 36 over 8 links: some link carries 5 useful vectors, but before cycle 527 its chip holds only
+        # its own 3, so the 4th and 5th start at 527 and 604 and the 5th lands at 604 + 77 + 450
+        "ramp": 2 * (SER + LAT) + SER,
         "latency": 2 * (SER + LAT),
     }
     assert lower_bounds("all-reduce", s, m)["injection"] == hops(9)  # 72 over 8 links
@@ -98,6 +102,7 @@ def test_torus3x3_by_hand():
         "injection": hops(2),   # 72 vectors over 36 links
         "ejection": hops(2),    # 8 in over 4 links
         "bisection": hops(1),   # row 0 | rows 1-2: 6 vectors over 6 links (3 columns, with wrap-around)
+        "ramp": 2 * (SER + LAT),  # 2 per link: the own vector at 0, a neighbour's from 527
         "latency": 2 * (SER + LAT),
     }
     a2a = lower_bounds("all-to-all", s, m)
@@ -250,3 +255,57 @@ def test_symmetric_distance_sums_match_all_pairs(make):
     assert B._wired_pair_sum(B._wired_graph(system), kind, dims, pidx) == exact
     some = pidx[::2]
     assert B._wired_pair_sum(B._wired_graph(system), kind, dims, some) == int(B._distances(g, some, g.ser)[:, some].sum())
+
+
+# -- the ramp bound ------------------------------------------------------------------------------
+
+
+def test_ramp_charges_the_start_up_on_a_big_torus():
+    # 32x32, 1 MiB: P = 1 vector, 1023 x 1024 receipts over 4096 links = 256 a link. The capacity lemma
+    # gives 256 x 77 + 450; but a chip holds only its own vector until 527, 4 more (3 useful to a
+    # neighbour) until 1054, ... so a link idles about 10 of its first slots.
+    s = load_system("torus:32x32")
+    b = lower_bounds("all-gather", s, 1 << 20)
+    assert b["injection"] == hops(256)
+    assert b["injection"] + 450 <= b["ramp"] <= b["injection"] + 12 * SER
+    assert lower_bounds("reduce-scatter", s, 1 << 20)["ramp"] == b["ramp"]  # the mirror image
+
+
+@pytest.mark.parametrize("topology", ["torus:4x4", "ring:6", "fc:5", "dragonfly:a=2,h=1,g=3", "dragonfly72"])
+@pytest.mark.parametrize("kind", ["all-gather", "reduce-scatter"])
+def test_ramp_from_symmetric_sources_matches_every_chip(topology, kind, monkeypatch):
+    from compiler.collectives import bounds as B
+
+    system = load_system(topology)
+    for nbytes in (VB, 5 * VB * system.chips + 3):
+        fast = lower_bounds(kind, system, nbytes)["ramp"]
+        with monkeypatch.context() as m:
+            m.setattr(B, "_symmetric_sources", lambda *a: None)
+            slow = lower_bounds(kind, system, nbytes)["ramp"]
+        assert fast == slow > 0
+
+
+RAMP_SYSTEMS = ("torus:4x4", "torus:3x5", "ring:8", "fc:6", "dragonfly:a=2,h=1,g=3", "dragonfly:a=4,h=2,g=3",
+                "torus:4x4/fail=0-1", "ring:7/failchip=3", slow_global_dragonfly)
+
+
+@pytest.mark.parametrize("topology", RAMP_SYSTEMS, ids=lambda t: t if isinstance(t, str) else t.__name__)
+def test_ramp_never_exceeds_many_schedules(topology):
+    """The ramp bound against every algorithm's all-gather and reduce-scatter, on sizes from a
+    fraction of a vector to many vectors a piece, whole systems and subsets of chips."""
+    synth = pytest.importorskip("compiler.collectives.synthesize")
+    system = topology() if callable(topology) else load_system(topology)
+    alive = list(system.alive_chips())
+    rng = np.random.default_rng(7)
+    subsets = [None, sorted(rng.choice(alive, size=max(2, len(alive) // 2), replace=False).tolist())]
+    for kind in ("all-gather", "reduce-scatter"):
+        for nbytes in (VB // 3, 2 * VB * len(alive) + 5, 9 * VB * len(alive)):
+            for participants in subsets:
+                for algorithm in synth.ALGORITHMS:
+                    try:
+                        schedule = synth.synthesize(kind, system, nbytes, participants, algorithm=algorithm)
+                    except LockstepError:
+                        continue  # the algorithm does not apply here
+                    check_schedule(schedule, system)
+                    ramp = lower_bounds(kind, system, nbytes, schedule.participants)["ramp"]
+                    assert ramp <= schedule.cycles, (kind, nbytes, participants, algorithm, ramp, schedule.cycles)

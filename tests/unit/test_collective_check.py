@@ -418,3 +418,101 @@ def test_json_errors():
                                     "sources": [0]}]})
     with pytest.raises(LockstepError, match="'chunks.count'"):
         from_json(base | {"chunks": {"bytes": 1}, "hops": []})
+
+
+# -- full sums: all_sources -------------------------------------------------------------
+
+
+def as_full_sums(schedule):
+    """The same schedule with every hop that lists all N ranks marked all_sources instead."""
+    h, n = schedule.hops, len(schedule.participants)
+    b = HopsBuilder()
+    for i in range(len(h)):
+        sources = h.sources(i, n)
+        b.add(int(h.src[i]), int(h.dst[i]), int(h.port[i]), int(h.start[i]), int(h.end[i]), int(h.arrive[i]),
+              int(h.chunk[i]), "all" if len(sources) == n else sources.tolist())
+    return CollectiveSchedule(schedule.kind, schedule.participants, schedule.bytes_per_chip, schedule.chunk_count,
+                              schedule.chunk_bytes, b.build(), schedule.algorithm)
+
+
+def test_full_sum_hops_pass(ring4):
+    for schedule, system in ((ring_all_reduce(ring4, vectors=2), ring4),
+                             (direct_all_reduce(load_system("fc:4")), load_system("fc:4"))):
+        full = as_full_sums(schedule)
+        h = full.hops
+        assert h.all_sources.sum() == 12 and len(h.sources_idx) < len(schedule.hops.sources_idx)
+        assert all(len(h.sources_idx[h.sources_ptr[i]:h.sources_ptr[i + 1]]) == 0 for i in np.flatnonzero(h.all_sources))
+        i = int(np.flatnonzero(h.all_sources)[0])
+        assert full.sources(i).tolist() == [0, 1, 2, 3] and h.sources(i, 4).tolist() == [0, 1, 2, 3]
+        with pytest.raises(ValueError, match="full sum"):
+            h.sources(i)
+        check_schedule(full, system)
+
+
+def test_full_sum_hop_whose_sender_lacks_a_rank(ring4):
+    s = as_full_sums(ring_all_reduce(ring4))
+    h = s.hops
+    # the last reduce-scatter step carries 3 of the 4 ranks: claim the full sum there instead
+    i = int(np.flatnonzero(np.diff(h.sources_ptr) == 3)[0])
+    full = h.all_sources.copy()
+    full[i] = True
+    ptr = np.diff(h.sources_ptr)
+    ptr[i] = 0
+    idx = np.delete(h.sources_idx, np.arange(h.sources_ptr[i], h.sources_ptr[i + 1]))
+    broken = CollectiveSchedule(s.kind, s.participants, s.bytes_per_chip, s.chunk_count, s.chunk_bytes,
+                                Hops(h.src, h.dst, h.port, h.start, h.end, h.arrive, h.chunk,
+                                     np.concatenate([[0], np.cumsum(ptr)]), idx, full), s.algorithm)
+    expect(broken, ring4, f"hop {i} (", f"chip {int(h.src[i])} does not hold a partial sum of ranks {{0, 1, 2, 3}}")
+
+
+def test_full_sum_hop_that_also_lists_sources(ring4):
+    s = ring_all_reduce(ring4)
+    h = s.hops
+    i = int(np.flatnonzero(np.diff(h.sources_ptr) == 4)[0])
+    full = np.zeros(len(h), dtype=bool)
+    full[i] = True
+    both = CollectiveSchedule(s.kind, s.participants, s.bytes_per_chip, s.chunk_count, s.chunk_bytes,
+                              Hops(h.src, h.dst, h.port, h.start, h.end, h.arrive, h.chunk, h.sources_ptr,
+                                   h.sources_idx, full), s.algorithm)
+    expect(both, ring4, f"hop {i} (", "is marked all_sources but also lists sources")
+    short = CollectiveSchedule(s.kind, s.participants, s.bytes_per_chip, s.chunk_count, s.chunk_bytes,
+                               Hops(h.src, h.dst, h.port, h.start, h.end, h.arrive, h.chunk, h.sources_ptr,
+                                    h.sources_idx, full[:-1]), s.algorithm)
+    expect(short, ring4, "hop column 'all_sources' has")
+    with pytest.raises(ValueError, match="'all'"):
+        HopsBuilder().add(0, 1, 0, 0, 1, 2, 0, "some")
+
+
+def test_full_sums_in_json(ring4):
+    s = as_full_sums(ring_all_reduce(ring4, vectors=2))
+    data = json.loads(json.dumps(to_json(s, ring4)))
+    full = [hop for hop in data["hops"] if hop["sources"] == "all"]
+    assert len(full) == 12 and all(isinstance(hop["sources"], list) for hop in data["hops"] if hop not in full)
+    back = from_json(data)
+    for name in ("src", "dst", "port", "start", "end", "arrive", "chunk", "sources_ptr", "sources_idx", "all_sources"):
+        assert np.array_equal(getattr(back.hops, name), getattr(s.hops, name)), name
+    check_schedule(back, ring4)
+    # the long form still reads, as a list
+    listed = json.loads(json.dumps(to_json(ring_all_reduce(ring4, vectors=2), ring4)))
+    assert not from_json(listed).hops.all_sources.any()
+    check_schedule(from_json(listed), ring4)
+    bad = dict(data, hops=[dict(data["hops"][0], sources="most")])
+    with pytest.raises(LockstepError, match='"all"'):
+        from_json(bad)
+
+
+def test_synthesised_all_reduce_uses_full_sums_and_realise_reads_them():
+    from compiler.collectives.synthesize import synthesize
+    from passes.collective_realise import Realisation
+
+    system = load_system("torus:4x4")
+    s = synthesize("all-reduce", system, 64 * VB)
+    check_schedule(s, system)
+    h = s.hops
+    assert h.all_sources.any() and not h.all_sources.all()
+    assert len(h.sources_idx) == int(np.diff(h.sources_ptr)[~h.all_sources].sum())
+    real = Realisation(None, system, s, s.chunk_bytes // VB)
+    full, part = int(np.flatnonzero(h.all_sources)[0]), int(np.flatnonzero(~h.all_sources)[0])
+    assert real.hop_mask(full) == (1 << 16) - 1
+    assert real.hop_mask(part) == sum(1 << int(r) for r in h.sources(part))
+    assert h.src.dtype == np.int32 and h.start.dtype == np.int64  # ids in 32 bits, cycles in 64

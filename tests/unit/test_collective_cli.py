@@ -30,7 +30,7 @@ def test_json_report(capsys, tmp_path):
                 "algorithm", "chips", "hops"):
         assert key in report, key
     assert report["chips"] == 9 and report["bytes"] == 65536
-    assert set(report["bounds"]) == {"injection", "ejection", "bisection", "latency"}
+    assert set(report["bounds"]) == {"injection", "ejection", "bisection", "ramp", "latency"}
     assert report["lower_bound_cycles"] == max(report["bounds"].values()) == report["bounds"][report["binding_bound"]]
     assert report["lower_bound_cycles"] <= report["cycles"]
     assert report["efficiency"] == pytest.approx(report["lower_bound_cycles"] / report["cycles"])

@@ -113,3 +113,124 @@ def test_errors():
     empty = synthesize("all-gather", system, 1024, participants=[2])
     assert len(empty.hops) == 0 and empty.cycles == 0
     assert np.all(synthesize("broadcast", system, 0).hops.arrive >= 0)
+
+
+# -- all-reduce: chunks that fit the buffer, on a subgroup of the symmetry ---------------
+
+
+def test_subgroups_are_symmetries():
+    from compiler.collectives.engine import subgroup, subgroups
+
+    for spec in ("torus:4x4", "fc:6", "dragonfly:a=2,h=2,g=5"):
+        system = load_system(spec)
+        net = Net(system)
+        sym = find_symmetry(net, list(range(system.chips)))
+        options = subgroups(sym)
+        assert options and options[0] == tuple(1 for _ in sym.shape)
+        for strides in options:
+            sub = subgroup(net, sym, strides)
+            assert sub.size * len(sub.reps) == len(sym.reps) * sym.size
+            for perm in sub.perms:  # a symmetry, and it keeps every link in its orbit
+                mapped = net.lookup(perm[net.src], perm[net.dst], net.port)
+                assert (mapped >= 0).all() and (sub.orbit[mapped] == sub.orbit).all()
+            assert (np.diff(sub.orbit_ptr) == sub.size).all()  # the group acts freely on links
+
+
+@pytest.mark.parametrize("spec,nbytes", [("fc:6", 41 * 1280), ("torus:4x4", 50 * 1280 + 7), ("ring:6", 13 * 1280),
+                                         ("dragonfly:a=2,h=2,g=5", 30 * 1280), ("torus:4x4/fail=0-1", 50 * 1280),
+                                         ("torus:3x3", 640)])
+def test_tree_all_reduce_pads_little_and_checks(spec, nbytes):
+    from compiler.collectives.algorithms.common import Job, all_reduce_from, tree_all_gather, tree_all_reduce
+
+    system = load_system(spec)
+    for participants in (None, [0, 2, 3, 5]):
+        schedule = synthesize("all-reduce", system, nbytes, participants=participants, algorithm="greedy")
+        check_schedule(schedule, system)
+        _replay(schedule, system)
+        q = -(-nbytes // system.vector_bytes)
+        assert schedule.chunk_count * schedule.chunk_bytes >= nbytes
+        n = len(schedule.participants)
+        assert schedule.chunk_count * (schedule.chunk_bytes // system.vector_bytes) <= n * -(-q // n)
+        assert schedule.hops.all_sources.any()
+        bound = max(lower_bounds("all-reduce", system, nbytes, participants).values())
+        assert schedule.cycles >= bound
+        # never worse than reduce-scatter + all-gather of N padded pieces
+        net = Net(system)
+        job = Job("all-reduce", system, net, list(participants or system.alive_chips()), nbytes)
+        padded = all_reduce_from(job, tree_all_gather(job, job.sym, False))
+        assert schedule.cycles <= int(padded.hops.arrive.max())
+        assert tree_all_reduce(job, minimal_only=True) is not None
+
+
+def test_reduce_scatter_by_pattern_matches_the_generic_reversal():
+    from compiler.collectives import engine
+    from compiler.collectives.algorithms.common import Job, Plan, reduce_scatter_from, tree_all_gather
+
+    for spec in ("torus:4x4", "dragonfly:a=2,h=1,g=3", "ring:5/fail=0-1"):
+        system = load_system(spec)
+        net = Net(system)
+        job = Job("reduce-scatter", system, net, list(system.alive_chips()), 20 * 1280)
+        ag = tree_all_gather(job, job.sym, False)
+        fast = reduce_scatter_from(job, ag)
+        slow = reduce_scatter_from(job, Plan(ag.hops, ag.chunk_count, ag.chunk_vectors))  # no trees: hop by hop
+        assert int(fast.hops.arrive.max()) == int(slow.hops.arrive.max()) and len(fast.hops) == len(slow.hops)
+        for plan in (fast, slow):
+            from compiler.collectives.schedule import CollectiveSchedule
+
+            s = CollectiveSchedule("reduce-scatter", tuple(job.participants), job.nbytes, plan.chunk_count,
+                                   plan.chunk_vectors * system.vector_bytes, plan.hops, "x")
+            check_schedule(s, system)
+
+
+def test_all_reduce_chunking_at_1024_chips():
+    from compiler.collectives.algorithms.common import Job, all_reduce_chunkings
+
+    system = load_system("torus:32x32")
+    job = Job("all-reduce", system, Net(system), list(range(1024)), 1 << 20)
+    # 820 vectors: N pieces would be 1024 (25 % padding); the translations by multiples of (4, 4)
+    # (64 of them) take 13 orbits of 1-vector chunks, 832 (1.5 %); the whole group comes second
+    assert all_reduce_chunkings(job) == [((4, 4), 64, 13, 1), (None, 1024, 1, 1)]
+
+
+# -- Dragonfly all-to-all: one global link a piece, an injection order that feeds them evenly -----
+
+
+@pytest.mark.parametrize("spec", ["dragonfly:a=4,h=2,g=9", "dragonfly:a=4,h=1,g=5", "dragonfly:a=4,h=2,g=9/fail=0-7",
+                                  "dragonfly:a=2,h=1,g=3/failchip=5"])
+def test_dragonfly_all_to_all(spec):
+    from compiler.collectives import engine
+    from compiler.collectives.algorithms.common import Job
+
+    system = load_system(spec)
+    nbytes = 3 * 1280 * system.chips + 11
+    for participants in (None, sorted(system.alive_chips())[::2]):
+        schedule = synthesize("all-to-all", system, nbytes, participants=participants, algorithm="greedy")
+        check_schedule(schedule, system)
+        _replay(schedule, system)
+        assert schedule.cycles >= max(lower_bounds("all-to-all", system, nbytes, participants).values())
+        shortest = synthesize("all-to-all", system, nbytes, participants=participants, algorithm="greedy-shortest")
+        assert schedule.cycles <= shortest.cycles
+    # against the plain balanced paths in piece order (what greedy did before)
+    net = Net(system)
+    job = Job("all-to-all", system, net, list(system.alive_chips()), nbytes)
+    pieces = [(r, d) for r in job.sym.reps for d in job.participants if d != r]
+    vec = job.piece_vectors()
+    plain, _ = engine.route_greedy(net, job.sym, pieces, vec, paths=engine.balanced_paths(net, job.sym, pieces, vec))
+    plain_cycles = max(e + net.lat_l[l] for l, e in zip(plain.link, plain.end))
+    assert synthesize("all-to-all", system, nbytes, algorithm="greedy").cycles <= plain_cycles
+
+
+def test_one_global_paths_use_each_global_link_once():
+    from compiler.collectives import engine
+    from compiler.collectives.algorithms.common import Job
+
+    system = load_system("dragonfly:a=4,h=1,g=5")  # one global link between every pair of groups
+    net = Net(system)
+    job = Job("all-to-all", system, net, list(range(system.chips)), 4 * 1280 * system.chips)
+    heavy = (net.cls == system.link_arrays().class_names.index("global")).tolist()
+    pieces = [(r, d) for r in job.sym.reps for d in range(system.chips) if d != r]
+    paths = engine.balanced_paths(net, job.sym, pieces, 1, slack=1, heavy=heavy)
+    for (s, d), path in zip(pieces, paths):
+        assert net.src_l[path[0]] == s and net.dst_l[path[-1]] == d
+        assert sum(heavy[l] for l in path) == (s // 4 != d // 4)
+        assert all(net.dst_l[x] == net.src_l[y] for x, y in zip(path, path[1:]))

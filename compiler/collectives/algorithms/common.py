@@ -3,6 +3,7 @@ shared assembly steps (symmetric expansion, time reversal, all-reduce)."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -15,8 +16,17 @@ from compiler.collectives.schedule import Hops
 TREE_BUDGET = 150_000
 ROUTE_BUDGET = 400_000
 CHAIN_BUDGET = 1_200_000
-# Partial-sum source lists larger than this are not written out (see notes).
-SOURCES_BUDGET = 60_000_000
+
+
+@dataclass
+class Trees:
+    """A tree_greedy pattern and what it takes to expand or reverse it."""
+
+    sym: Symmetry
+    pattern: engine.Pattern
+    parent: np.ndarray  # (pattern chunks, chips): who sent the chunk to the chip, -1 for none
+    owners: np.ndarray  # the chip each pattern chunk starts on
+    chunk_of: Callable[[np.ndarray, np.ndarray], np.ndarray]  # (perms, pattern chunks) -> (G, P) chunk ids
 
 
 @dataclass
@@ -25,6 +35,7 @@ class Plan:
     chunk_count: int
     chunk_vectors: int
     notes: dict = field(default_factory=dict)
+    trees: Trees | None = None  # set by tree all-gathers: lets reduce-scatter reverse the small pattern
 
 
 @dataclass
@@ -71,16 +82,19 @@ def tree_all_gather(job: Job, sym: Symmetry, minimal_only: bool, max_chunks: int
         cap = min(cap, max_chunks)
     k, vec = job.split(job.piece_vectors(), cap)
     owners = [r for r in sym.reps for _ in range(k)]
-    pattern, _ = engine.tree_greedy(net, sym, owners, vec, job.participants, minimal_only)
+    pattern, parent = engine.tree_greedy(net, sym, owners, vec, job.participants, minimal_only)
     owners_a = np.asarray(owners, dtype=np.int64)
     rank_of = job.rank_of
 
     def owner_rank(perms, pch):
         return rank_of[perms[:, owners_a[pch]]]
 
-    hops = engine.expand(net, sym, pattern, lambda perms, pch: owner_rank(perms, pch) * k + pch % k,
-                         lambda perms, pch: engine.single_sources(owner_rank, perms, pch))
-    return Plan(hops, N * k, vec, {"pattern_hops": len(pattern), "symmetry": sym.size})
+    def chunk_of(perms, pch):
+        return owner_rank(perms, pch) * k + pch % k
+
+    hops = engine.expand(net, sym, pattern, chunk_of, lambda perms, pch: engine.single_sources(owner_rank, perms, pch))
+    return Plan(hops, N * k, vec, {"pattern_hops": len(pattern), "symmetry": sym.size},
+                Trees(sym, pattern, parent, owners_a, chunk_of))
 
 
 def chain_plan(job: Job, chains: list[list[int]], vec: int, chunk_ids: np.ndarray, source_ranks: np.ndarray,
@@ -96,7 +110,44 @@ def chain_plan(job: Job, chains: list[list[int]], vec: int, chunk_ids: np.ndarra
     return Plan(hops, chunk_count, vec)
 
 
+def reversed_trees(job: Job, trees: Trees) -> tuple[engine.Pattern, np.ndarray, np.ndarray] | None:
+    """The reduction that mirrors a tree all-gather: the pattern turned around
+    (engine.reverse_pattern), each hop carrying the ranks of its subtree.
+    Returns the reversed pattern and the sources CSR of its copies by the
+    group (copy g of pattern hop p is hop g * len(pattern) + p)."""
+    got = engine.reverse_pattern(job.net, trees.pattern, trees.parent, trees.owners)
+    if got is None:
+        return None
+    rev, ptr, chips = got
+    perms = trees.sym.perms
+    ranks = job.rank_of[perms[:, chips]]  # (G, entries)
+    if (ranks < 0).any():
+        # relay chips carry no contribution; only without a symmetry (G == 1) can there be any
+        assert len(perms) == 1, "a symmetric schedule has every chip taking part"
+        keep = ranks[0] >= 0
+        hop = np.searchsorted(ptr, np.arange(len(chips)), side="right") - 1
+        counts = np.bincount(hop[keep], minlength=len(rev))
+        live = counts > 0
+        ranks = ranks[:, keep]
+        ptr = np.concatenate([[0], np.cumsum(counts[live])]).astype(np.int64)
+        sel = np.flatnonzero(live).tolist()
+        kept = engine.Pattern()
+        for i in sel:
+            kept.add(rev.link[i], rev.start[i], rev.end[i], rev.chunk[i])
+        rev = kept
+    G, S = ranks.shape
+    sptr = np.concatenate([(ptr[:-1][None, :] + S * np.arange(G, dtype=np.int64)[:, None]).ravel(), [G * S]])
+    return rev, sptr, ranks.ravel()
+
+
 def reduce_scatter_from(job: Job, ag: Plan) -> Plan | None:
+    if ag.trees is not None:
+        got = reversed_trees(job, ag.trees)
+        if got is None:
+            return None
+        rev, sptr, sidx = got
+        hops = engine.expand(job.net, ag.trees.sym, rev, ag.trees.chunk_of, lambda perms, pch: (sptr, sidx))
+        return Plan(hops, ag.chunk_count, ag.chunk_vectors, dict(ag.notes))
     k = ag.chunk_count // job.N
     owner_chip = np.asarray(job.participants, dtype=np.int64)[np.arange(ag.chunk_count) // k]
     hops = engine.reverse_tree_hops(job.net, ag.hops, owner_chip, job.rank_of)
@@ -106,15 +157,10 @@ def reduce_scatter_from(job: Job, ag: Plan) -> Plan | None:
 
 
 def full_sum_sources(job: Job, hops: Hops) -> tuple[Hops, dict]:
-    """The same hops carrying the full sum (every rank) — written out if it fits."""
-    N = job.N
-    if len(hops) * N > SOURCES_BUDGET:
-        ptr = np.zeros(len(hops) + 1, dtype=np.int64)
-        return (Hops(hops.src, hops.dst, hops.port, hops.start, hops.end, hops.arrive, hops.chunk, ptr,
-                     np.zeros(0, dtype=np.int64)), {"full_sum_sources_elided": True})
-    ptr = np.arange(len(hops) + 1, dtype=np.int64) * N
-    idx = np.tile(np.arange(N, dtype=np.int64), len(hops))
-    return Hops(hops.src, hops.dst, hops.port, hops.start, hops.end, hops.arrive, hops.chunk, ptr, idx), {}
+    """The same hops carrying the full sum (every rank): `all_sources`, no list."""
+    ptr = np.zeros(len(hops) + 1, dtype=np.int64)
+    return (Hops(hops.src, hops.dst, hops.port, hops.start, hops.end, hops.arrive, hops.chunk, ptr,
+                 np.zeros(0, dtype=np.int32), np.ones(len(hops), dtype=bool)), {})
 
 
 def all_reduce_from(job: Job, ag: Plan) -> Plan | None:
@@ -127,3 +173,135 @@ def all_reduce_from(job: Job, ag: Plan) -> Plan | None:
     shift = engine.overlap_shift(job.net, rs.hops, second)
     hops = engine.concat_hops([rs.hops, engine.shift_hops(second, shift)])
     return Plan(hops, ag.chunk_count, ag.chunk_vectors, dict(ag.notes) | notes | {"allgather_shift": shift})
+
+
+# -- all-reduce by reduction and broadcast trees, chunked to fit the buffer -------
+
+# Pattern hops the all-reduce's tree_greedy may place (its pattern is reversed too).
+AR_TREE_BUDGET = 30_000
+# A coarser group (fewer pattern hops) is preferred while it wastes at most this much more wire.
+AR_PAD_TOLERANCE = 0.005
+
+
+def all_reduce_chunkings(job: Job) -> list[tuple[tuple[int, ...] | None, int, int, int]]:
+    """Candidate (strides of the subgroup or None for the whole group, group
+    order h, pattern chunks m, vectors per chunk v) for an all-reduce of Q
+    vectors, the most promising first.
+
+    The chunks of a symmetric schedule come in orbits of the group's order h,
+    so an all-gather of N equal pieces (the reduce-scatter's ownership) pads
+    Q to N * ceil(Q / N), 25 % at 1024 chips and 1 MiB. The all-reduce only
+    needs every chunk summed everywhere, so it takes m pattern chunks of v
+    vectors with C = m * h * v >= Q, h the order of a subgroup of the wiring's
+    symmetry, and v as small as a pattern of about m (N - 1) hops within
+    AR_TREE_BUDGET allows. Score, in vector times: C (N - 1) / links (each
+    link's share of the wire) plus D * v (a chunk crosses the diameter D, each
+    hop v vectors long): coarse chunks lengthen the trees' pipeline fill.
+    Among scores within AR_PAD_TOLERANCE the larger group wins (a smaller
+    pattern). The whole group follows as a second candidate: on small
+    buffers its padding costs less than a pattern with less symmetry loses."""
+    Q = max(1, math.ceil(job.nbytes / job.vb))
+    N = job.N
+    net = job.net
+    mmax = max(1, AR_TREE_BUDGET // max(1, N - 1))
+    sym = job.sym
+    parts = np.asarray(job.participants, dtype=np.int64)
+    D = int(net.dist[parts[0], parts].max()) if N > 1 else 0
+    options: list[tuple[tuple[int, ...] | None, int]] = [(None, sym.size)]
+    for strides in engine.subgroups(sym):
+        h = math.prod(d // st for d, st in zip(sym.shape, strides))
+        if h != sym.size:
+            options.append((strides, h))
+    scored = []
+    for strides, h in options:
+        v = max(1, math.ceil(Q / (h * mmax)))
+        m = math.ceil(Q / (h * v))
+        spread = max(strides) if strides else 1
+        scored.append((m * h * v * (N - 1) / max(1, len(net)) + D * v, -h, spread, strides, h, m, v))
+    best = min(sc[0] for sc in scored)
+    ok = [sc for sc in scored if sc[0] <= best * (1 + AR_PAD_TOLERANCE)]
+    first = min(ok, key=lambda sc: (sc[1], sc[2], sc[0]))
+    out = [first[3:]]
+    if first[3] is not None:
+        out.append(scored[0][3:])  # the whole group
+    return out
+
+
+def all_reduce_chunking(job: Job) -> tuple[tuple[int, ...] | None, int, int, int]:
+    """The most promising of all_reduce_chunkings."""
+    return all_reduce_chunkings(job)[0]
+
+
+def _span(net: Net, pattern: engine.Pattern) -> int:
+    if not len(pattern):
+        return 0
+    return int((np.asarray(pattern.end, dtype=np.int64) + net.lat[np.asarray(pattern.link, dtype=np.int64)]).max())
+
+
+# tree_all_reduce: the spreads of the chunks' release at their owners tried, in hops (vec * ser + lat).
+AR_RELEASE_SPREADS = (0, 2, 4)
+
+
+def _release(m: int, spread: int) -> list[int] | None:
+    """Chunk c at its owner from cycle spread * frac(c * golden ratio): evenly spread, mixed over the owners."""
+    if spread <= 0:
+        return None
+    phi = (math.sqrt(5) - 1) / 2
+    return [int(spread * ((c * phi) % 1.0)) for c in range(m)]
+
+
+def tree_all_reduce(job: Job, minimal_only: bool) -> Plan | None:
+    """All-reduce as reduction trees then broadcast trees of one tree_greedy
+    pattern, on a subgroup of the symmetry chosen so the chunks hold the
+    buffer with little padding (all_reduce_chunkings; each candidate is
+    scheduled as a pattern, and the quickest is expanded): the pattern turned
+    around sums every chunk at its owner, then its broadcast hops go on the
+    same orbit calendars, each as early as its tree and the calendars allow
+    (engine.retime_many: a chunk's broadcast starts when its sum is done).
+
+    A reduction that is an all-gather turned around ends, as that all-gather
+    began, with every chunk at once: every owner gets its last partial sums
+    in the same few cycles, so no broadcast can start before the links have
+    idled a hop latency. Spreading the chunks' release at their owners in the
+    all-gather (tree_greedy's `release`, over AR_RELEASE_SPREADS hops) makes
+    the reduction finish chunk by chunk, and the first broadcasts fill that
+    gap (Dragonfly a=16, h=4, g=65, 1 MiB: 9168 -> 8682 cycles). Each spread
+    is tried on the first chunking (greedy-shortest, a baseline, keeps 0).
+
+    (Splitting the chunks into waves whose reduction overlaps the previous
+    wave's broadcast was tried and lost: a tree_greedy run of a fraction of
+    the chunks is less dense, and its trees, being shaped by contention, are
+    deep, so retimed alone they do not finish any sooner.)"""
+    net = job.net
+    best = None
+    hop = int((net.ser + net.lat).min()) if len(net) else 0
+    for n_cand, (strides, h, m, vec) in enumerate(all_reduce_chunkings(job)):
+        sym = job.sym if strides is None else engine.subgroup(net, job.sym, strides)
+        reps = list(sym.reps)
+        R = len(reps)
+        owners = [reps[i % R] for i in range(m)] if m >= R else [reps[(i * R) // m] for i in range(m)]
+        owners_a = np.asarray(owners, dtype=np.int64)
+        G = sym.size
+
+        def chunk_of(perms, pch, G=G):
+            return pch[None, :] * G + np.arange(len(perms), dtype=np.int64)[:, None]
+
+        spreads = AR_RELEASE_SPREADS if n_cand == 0 and not minimal_only else (0,)
+        for spread in spreads:
+            release = _release(m, spread * (hop + (vec - 1) * int(net.ser.min())))
+            pattern, parent = engine.tree_greedy(net, sym, owners, vec, job.participants, minimal_only, release)
+            got = reversed_trees(job, Trees(sym, pattern, parent, owners_a, chunk_of))
+            if got is None:
+                return None
+            rev, sptr, sidx = got
+            (up, down), _ = engine.retime_many(net, sym, {}, [(rev, True, 0), (pattern, False, _span(net, rev))],
+                                               owners_a)
+            span = max(_span(net, up), _span(net, down))
+            if best is None or span < best[0]:
+                best = (span, sym, up, down, sptr, sidx, chunk_of, m, vec, strides, len(pattern), spread)
+    _, sym, up, down, sptr, sidx, chunk_of, m, vec, strides, size, spread = best
+    hops = engine.concat_hops([engine.expand(net, sym, up, chunk_of, lambda perms, pch: (sptr, sidx)),
+                               engine.expand(net, sym, down, chunk_of, lambda perms, pch: None)])
+    return Plan(hops, m * sym.size, vec, {"pattern_hops": 2 * size, "symmetry": sym.size, "subgroup_strides": strides,
+                                          "release_spread_hops": spread,
+                                          "padding": m * sym.size * vec / max(1, math.ceil(job.nbytes / job.vb)) - 1})

@@ -5,8 +5,10 @@ all-gather: link-centric broadcast trees (least-replicated chunk first, then
 farthest chip first), over every link or, for the `greedy-shortest` baseline,
 only links leading away from the chunk's owner. all-to-all: every piece routed
 hop by hop on the link that lands it earliest, minimal links only for the
-baseline, up to `slack` detour hops otherwise. broadcast: pipelined trees from
-rank 0."""
+baseline, up to `slack` detour hops otherwise; `greedy` routes on paths chosen
+to balance the link orbits first (engine.balanced_paths), and on a Dragonfly
+on one-global-link paths injected in an order that feeds every global link
+evenly (_dragonfly_all_to_all). broadcast: pipelined trees from rank 0."""
 from __future__ import annotations
 
 import math
@@ -33,7 +35,7 @@ def broadcast(job: Job, minimal_only: bool = False) -> Plan:
     return Plan(hops, k, vec, {"pattern_hops": len(pattern)})
 
 
-def all_to_all(job: Job, slack: int = 0, balanced: bool = False) -> Plan:
+def all_to_all(job: Job, slack: int = 0, balanced: bool = False, power: float | None = None) -> Plan:
     net, N, sym = job.net, job.N, job.sym
     reps = sym.reps
     parts = np.asarray(job.participants, dtype=np.int64)
@@ -49,8 +51,10 @@ def all_to_all(job: Job, slack: int = 0, balanced: bool = False) -> Plan:
                     pdst.append(d)
                     pj.append(j)
     pieces = list(zip(psrc, pdst))
-    if balanced:
-        paths = engine.balanced_paths(net, sym, pieces, vec, slack=slack)
+    if balanced and job.system.topology_kind == "dragonfly" and "global" in job.system.link_classes:
+        pattern = _dragonfly_all_to_all(job, pieces, pj, vec)
+    elif balanced:
+        paths = engine.balanced_paths(net, sym, pieces, vec, slack=slack, power=power)
         pattern, _ = engine.route_greedy(net, sym, pieces, vec, paths=paths)
     else:
         pattern, _ = engine.route_greedy(net, sym, pieces, vec, slack=slack)
@@ -63,3 +67,44 @@ def all_to_all(job: Job, slack: int = 0, balanced: bool = False) -> Plan:
     hops = engine.expand(net, sym, pattern, chunk_of,
                          lambda perms, pch: engine.single_sources(lambda p, c: rank_of[p[:, psrc_a[c]]], perms, pch))
     return Plan(hops, N * N * k, vec, {"pattern_hops": len(pattern), "symmetry": sym.size})
+
+
+def _dragonfly_all_to_all(job: Job, pieces: list[tuple[int, int]], chunk_index: list[int], vec: int) -> engine.Pattern:
+    """A Dragonfly all-to-all: every piece crosses exactly one global link (the
+    bisection's demand, not more: a global-global path, though a hop shorter
+    than local-global-local, spends two), on the path among those with the
+    least loaded orbits (engine.balanced_paths with heavy = global links,
+    one hop of slack so the local-global-local paths are candidates); then
+    scheduled in an injection order that feeds every global link a steady
+    stream: a chip cycles through the destination groups innermost (the chip
+    with index i in its group starting at group own + i * g / a), through
+    the chips of a group next, through the chunks of a piece outermost. So
+    each local link towards a gateway chip interleaves the groups that chip
+    serves instead of sending them in bursts that starve some global links
+    and queue on others (Dragonfly a=8, h=4, g=33, 1 MiB: 20470 cycles, the
+    links' load plus one latency, against 24693 in piece order). The plain
+    balanced paths (fewest hops; they may spend two global links where a
+    local link is the scarcer, as with several global links per pair of
+    groups) are scheduled as well; the quickest wins."""
+    net, sym = job.net, job.sym
+    a, _h, g = (int(x) for x in job.system.dims)
+    global_cls = job.system.link_arrays().class_names.index("global")
+    heavy = (net.cls == global_cls).tolist()
+    plain = engine.balanced_paths(net, sym, pieces, vec)
+    one_global = engine.balanced_paths(net, sym, pieces, vec, slack=1, heavy=heavy)
+    keys = []
+    for (r, d), j in zip(pieces, chunk_index):
+        i = r % a
+        step = (d // a - r // a - i * max(1, g // a)) % g
+        keys.append((j, (d % a - i) % a, step))
+    order = sorted(range(len(pieces)), key=keys.__getitem__)
+    rank = [0] * len(pieces)
+    for pos, p in enumerate(order):
+        rank[p] = pos
+    best = None
+    for paths, ranks in ((one_global, rank), (plain, rank), (plain, None)):
+        pattern, _ = engine.route_greedy(net, sym, pieces, vec, paths=paths, rank=ranks)
+        span = max((e + net.lat_l[l] for l, e in zip(pattern.link, pattern.end)), default=0)
+        if best is None or span < best[0]:
+            best = (span, pattern)
+    return best[1]

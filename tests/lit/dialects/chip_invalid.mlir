@@ -78,9 +78,9 @@
 
 // -----
 %a = "test.op"() : () -> !chip.token
-%0 = chip.sxm_reduce "min" core 0 unit "sxm0" repeat 1 stride 1 first 0 width 4 lanes 320 dst[0, 1] src[1, 1] (%a)
+%0 = chip.sxm_reduce "prod" core 0 unit "sxm0" repeat 1 stride 1 first 0 width 4 lanes 320 dst[0, 1] src[1, 1] (%a)
 // CHECK: {{//}} -----
-// CHECK-NEXT: chip.sxm_reduce: unknown reduction 'min'
+// CHECK-NEXT: chip.sxm_reduce: unknown reduction 'prod'
 
 // -----
 chip.stream core 1 "fc:2" {
