@@ -271,7 +271,14 @@ def tree_all_reduce(job: Job, minimal_only: bool) -> Plan | None:
     (Splitting the chunks into waves whose reduction overlaps the previous
     wave's broadcast was tried and lost: a tree_greedy run of a fraction of
     the chunks is less dense, and its trees, being shaped by contention, are
-    deep, so retimed alone they do not finish any sooner.)"""
+    deep, so retimed alone they do not finish any sooner.)
+
+    A limit of any reduce-then-broadcast schedule: a chunk's sum forms at one
+    chip x from every rank's contribution and then travels to every rank, so
+    it takes at least ecc(x) in and ecc(x) out, each hop ser + lat. On a
+    32x32 torus (eccentricity 32 hops everywhere) that is 2 x 32 x 527 =
+    33728 cycles, above the all-reduce bound at 1 MiB (32020): such
+    schedules cannot pass 0.949 there, whatever the chunking."""
     net = job.net
     best = None
     hop = int((net.ser + net.lat).min()) if len(net) else 0
