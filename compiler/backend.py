@@ -11,13 +11,16 @@ and parses them back, as `lockstep run` does); `run` executes them, checks that
 the measured cycle count equals the compiler's, and returns the outputs in the
 graph's output order.
 
-The machine computes in float32. At the host boundary the backend converts
-other element types only where that is lossless: bool and narrow integers
-always, wide integers when every value is exact in float32 (|x| <= 2**24),
-float16 inputs, and float64 inputs whose values are float32 values. Outputs go
-back to the graph's declared element type when the float32 results are exactly
-representable in it (bool outputs must be 0 or 1, integer outputs integral and
-in range); anything else raises `LockstepError`.
+The machine computes in float32 (bool and integer tensors ride in it as exact
+values, float64 as float32: see `compiler.onnx_import`). At the host boundary
+the backend converts other element types losslessly where it can: bool and
+narrow integers always, wide integers when every value is exact in float32
+(|x| <= 2**24, else `LockstepError`), float16 inputs. float64 inputs are rounded
+to float32 (relative error at most 2**-24, well inside the ONNX node cases'
+rtol 1e-3; values beyond float32's range raise). Outputs go back to the graph's
+declared element type when the float32 results are exactly representable in it
+(bool outputs must be 0 or 1, integer outputs integral and in range); anything
+else raises `LockstepError`.
 
 Statically compiled means every shape is known when compiling. Graph inputs
 that fix a shape (a Reshape target, Slice bounds, Range limits, ...) can be
@@ -79,10 +82,11 @@ def to_machine(value: _Value, array: Any) -> np.ndarray:
                 f"{what} holds integers beyond 2**24, which float32 (the machine's only number type) cannot hold exactly"
             )
         return array.astype(np.float32)
-    if array.dtype == np.float64:
-        converted = array.astype(np.float32)
-        if not np.array_equal(converted.astype(np.float64), array, equal_nan=True):
-            raise LockstepError(f"{what} holds values that float32 (the machine's only number type) cannot hold exactly")
+    if array.dtype == np.float64:  # rounded to nearest: float64 is carried as float32
+        with np.errstate(over="ignore"):
+            converted = array.astype(np.float32)
+        if not np.array_equal(np.isinf(converted), np.isinf(array)):
+            raise LockstepError(f"{what} holds values beyond the range of float32 (the machine's only number type)")
         return converted
     raise LockstepError(f"{what}: the machine computes in float32 and cannot take this element type")
 

@@ -67,10 +67,45 @@ def cmd_compile(args: argparse.Namespace) -> int:
     return 0
 
 
-def load_inputs(source: str | None, wanted: dict[str, tuple[int, ...]]) -> dict[str, np.ndarray]:
+def input_dtypes(model: str | None) -> dict[str, np.dtype]:
+    """The numpy dtype of each graph input of the ONNX model (empty without a readable model)."""
+    import onnx
+
+    if not model or not Path(model).exists():
+        return {}
+    try:
+        graph = onnx.load_model(model, load_external_data=False).graph
+    except Exception:  # the compile step reports unreadable models
+        return {}
+    out = {}
+    for value in graph.input:
+        elem = value.type.tensor_type.elem_type if value.type.HasField("tensor_type") else 0
+        if elem:
+            out[value.name] = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(elem))
+    return out
+
+
+def random_input(rng: np.random.Generator, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """Random values of the input's own element type: small integers for integer inputs (exact in
+    float32, and non-negative for unsigned ones), 0/1 for bool, standard normal otherwise."""
+    if dtype == np.bool_:
+        return rng.random(shape) < 0.5
+    if dtype.kind in "iu":
+        low = 0 if dtype.kind == "u" else -8
+        return rng.integers(low, 9, size=shape).astype(dtype)
+    return rng.standard_normal(shape).astype(dtype if dtype.kind == "f" else np.float32)
+
+
+def load_inputs(
+    source: str | None, wanted: dict[str, tuple[int, ...]], dtypes: dict[str, np.dtype] | None = None
+) -> dict[str, np.ndarray]:
+    """Host inputs, each of the model's element type (`dtypes`, float32 where unknown)."""
+    dtypes = dtypes or {}
     if source is None:
         rng = np.random.default_rng(0)
-        return {name: rng.standard_normal(shape).astype(np.float32) for name, shape in wanted.items()}
+        return {
+            name: random_input(rng, shape, dtypes.get(name, np.dtype(np.float32))) for name, shape in wanted.items()
+        }
     path = Path(source)
     if path.is_dir():
         return test_data_inputs(path, list(wanted))
@@ -78,9 +113,22 @@ def load_inputs(source: str | None, wanted: dict[str, tuple[int, ...]]) -> dict[
         raise LockstepError(f"inputs file '{source}' does not exist")
     try:
         with np.load(path) as data:
-            return {name: np.asarray(data[name], dtype=np.float32) for name in data.files}
+            return {name: np.asarray(data[name], dtype=dtypes.get(name, np.float32)) for name in data.files}
     except (OSError, ValueError) as err:
         raise LockstepError(f"cannot read inputs from '{source}': {err}") from None
+
+
+def machine_inputs(inputs: dict[str, np.ndarray], dtypes: dict[str, np.dtype]) -> dict[str, np.ndarray]:
+    """The float32 arrays the machine reads (bool and integers exactly; see compiler.backend)."""
+    from onnx import helper
+
+    from compiler.backend import _Value, to_machine
+
+    def value(name: str) -> _Value:
+        dtype = dtypes.get(name)
+        return _Value(name, helper.np_dtype_to_tensor_dtype(dtype) if dtype is not None else 1)
+
+    return {name: to_machine(value(name), array) for name, array in inputs.items()}
 
 
 def read_tensors(directory: Path, prefix: str) -> list[tuple[str, np.ndarray]]:
@@ -99,7 +147,7 @@ def test_data_inputs(directory: Path, names: list[str]) -> dict[str, np.ndarray]
     tensors = read_tensors(directory, "input")
     if not tensors:
         raise LockstepError(f"'{directory}' holds no input_N.pb files")
-    return {(name or names[i]): array.astype(np.float32) for i, (name, array) in enumerate(tensors)}
+    return {(name or names[i]): array for i, (name, array) in enumerate(tensors)}  # the stored element types
 
 
 def reference_outputs(model: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -115,6 +163,7 @@ def compare(got: dict[str, np.ndarray], want: dict[str, np.ndarray]) -> tuple[fl
     for name, expected in want.items():
         if name not in got:
             raise LockstepError(f"the program does not produce output '{name}'")
+        expected = np.asarray(expected, dtype=np.float64)  # integer and bool outputs compare as numbers
         diff = float(np.max(np.abs(got[name] - expected))) if expected.size else 0.0
         scale = float(np.max(np.abs(expected))) if expected.size else 1.0
         abs_err, rel_err = max(abs_err, diff), max(rel_err, diff / max(scale, 1e-30))
@@ -137,8 +186,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         report = json.loads((directory / "report.json").read_text())
         model = model or report.get("model")
         program = Program.load(directory)
-        inputs = load_inputs(args.inputs, program.inputs)
-        result = run(program, inputs)
+        dtypes = input_dtypes(model)
+        inputs = load_inputs(args.inputs, program.inputs, dtypes)
+        result = run(program, machine_inputs(inputs, dtypes))
     if args.outputs:
         np.savez(args.outputs, **result.outputs)
     summary = {

@@ -8,12 +8,27 @@ Reshape sees a constant target; Flatten, Squeeze and Unsqueeze become reshapes.
 Concat, Split, Slice and Gather of run-time values become tops.concat, tops.slice
 and tops.gather (Gather with constant indices only: see docs/architecture.md).
 Shapes must be static (an input's unknown dimensions are fixed with
-`shape_overrides`), and only float32 and bool tensors are accepted at the
-model's edges. Run-time booleans (bool inputs and outputs, comparisons,
-Not/And/Or/Xor, IsNaN, Cast to bool) are f32 tensors holding 0.0 and 1.0, and
-bool constants become such tensors; Cast between FLOAT and BOOL is the only
-run-time cast. Dropout is the identity (inference). Anything the
-importer cannot represent raises `LockstepError` with one sentence naming it.
+`shape_overrides`). The machine computes in float32 only, and `tops` tensors are
+f32: other element types are erased here, at the front end, into f32 tensors
+that carry their values (the ONNX element type of every value stays known to
+the importer, from shape inference, where semantics differ):
+
+- bool: 0.0 and 1.0. Comparisons, Not/And/Or/Xor, IsNaN and Cast to bool write
+  them; bool constants become such tensors.
+- integers (int8 ... uint64): exact integral f32 values, exact for |x| <= 2**24
+  (`EXACT_INT`); a larger integer constant is rejected, and the backend rejects
+  larger inputs. Add/Sub/Mul/Max/Min/comparisons/Where/reductions and data
+  movement are then exact while results stay within 2**24 (no wrap-around on
+  overflow). Div on integers truncates toward zero (a `tops.trunc` after the
+  f32 division, exact for dividends below 2**24), Pow of integers rounds to the
+  nearest integer (`tops.round`; with a float exponent it truncates, as a
+  cast of the power does), Cast from float to an integer type truncates, Cast
+  between integer types is the identity (values must fit the target type).
+  Integer ReduceMean and Mean (a truncating mean) are rejected.
+- float64 (and a float16 constant): rounded to float32 (relative error 2**-24).
+
+Dropout is the identity (inference). Anything the importer cannot represent
+raises `LockstepError` with one sentence naming it.
 """
 from __future__ import annotations
 
@@ -43,6 +58,39 @@ from compiler.errors import LockstepError
 from dialects import tops
 
 ONNX_DOMAINS = ("", "ai.onnx")
+
+EXACT_INT = 2**24  # every integer of magnitude up to 2**24 is a float32 value
+INTEGER_TYPES = frozenset({
+    TensorProto.INT8, TensorProto.INT16, TensorProto.INT32, TensorProto.INT64,
+    TensorProto.UINT8, TensorProto.UINT16, TensorProto.UINT32, TensorProto.UINT64,
+})
+# element types carried in f32 tensors (see the module docstring)
+MACHINE_TYPES = frozenset({TensorProto.FLOAT, TensorProto.BOOL, TensorProto.DOUBLE, *INTEGER_TYPES})
+_UNSUPPORTED_TYPE = (
+    "; the machine computes in float32 and carries float32, float64, bool and integer tensors (int8 ... uint64)"
+)
+
+
+def machine_array(array: np.ndarray, what: str) -> np.ndarray:
+    """A constant as the f32 array that carries it (see the module docstring); raises unless it can."""
+    if array.dtype == np.float32:
+        return array
+    if array.dtype == np.bool_:  # booleans live in the machine as f32 0.0 / 1.0
+        return array.astype(np.float32)
+    if array.dtype.kind in "iu":
+        if array.size and float(np.max(np.abs(array.astype(np.float64)))) > EXACT_INT:
+            raise LockstepError(
+                f"{what} holds integers beyond 2**24 in magnitude, which float32 (the machine's only"
+                " number type) cannot hold exactly"
+            )
+        return array.astype(np.float32)
+    if array.dtype in (np.float64, np.float16):
+        with np.errstate(over="ignore"):
+            converted = array.astype(np.float32)
+        if not np.array_equal(np.isinf(converted), np.isinf(array)):
+            raise LockstepError(f"{what} holds values beyond the range of float32 (the machine's only number type)")
+        return converted
+    raise LockstepError(f"{what} has element type {array.dtype}{_UNSUPPORTED_TYPE}")
 
 
 @dataclass
@@ -83,22 +131,17 @@ class Importer:
                 f"{user} uses '{name}', which is not an input, an initializer or an earlier node's output"
             )
         array, loc = self.constants[name]
-        if array.dtype == np.bool_:  # booleans live in the machine as f32 0.0 / 1.0
-            array = array.astype(np.float32)
-        if array.dtype != np.float32:
-            raise LockstepError(
-                f"{user} uses '{name}' of element type {array.dtype}; only float32 tensors are supported"
-            )
+        array = machine_array(array, f"{user}: constant '{name}'")
         self.values[name] = self.emit(tops.ConstantOp.from_array(array), loc)
         return self.values[name]
 
     def numeric(self, name: str, user: str) -> SSAValue:
-        """Like `value`, but an integer constant (e.g. Pow's exponent) is converted to float32."""
-        if name not in self.values and name in self.constants:
-            array, loc = self.constants[name]
-            if array.dtype.kind in "iu":
-                self.constants[name] = (array.astype(np.float32), loc)
+        """`value` (which now carries integer constants, e.g. Pow's exponent, itself)."""
         return self.value(name, user)
+
+    def is_integer(self, name: str) -> bool:
+        """Whether the value has an integer element type (carried as exact f32 integers)."""
+        return self.elem_type(name) in INTEGER_TYPES
 
     def is_constant(self, name: str) -> bool:
         return name in self.constants and name not in self.values
@@ -352,7 +395,25 @@ def _variadic(op: type[tops.BinaryOp]) -> Converter:
     return convert
 
 
+def _div(imp: Importer, node: Node) -> list[SSAValue]:
+    """Div; on integers it truncates toward zero (as C, numpy's astype and onnxruntime do):
+    the f32 quotient of integers below 2**24 is never rounded across an integer, so
+    truncating it is exact."""
+    (quotient,) = _binary(tops.DivOp)(imp, node)
+    if imp.is_integer(node.proto.output[0]):
+        quotient = imp.emit(tops.TruncOp(quotient), node.name)
+    return [quotient]
+
+
+def _float_only(imp: Importer, node: Node) -> None:
+    if imp.is_integer(node.proto.output[0]):
+        raise LockstepError(
+            f"{node.describe()} on integers (a truncating mean) is not supported; integers ride as float32 values"
+        )
+
+
 def _mean(imp: Importer, node: Node) -> list[SSAValue]:
+    _float_only(imp, node)
     (total,) = _variadic(tops.AddOp)(imp, node)
     count = len([name for name in node.proto.input if name])
     if count == 1:
@@ -366,7 +427,11 @@ def _pow(imp: Importer, node: Node) -> list[SSAValue]:
     exponent = imp.numeric(node.proto.input[1], node.describe())
     if tops.broadcast_shapes(tops.shape_of(base), tops.shape_of(exponent)) is None:
         raise LockstepError(f"{node.describe()}: the exponent's shape does not broadcast to the base's")
-    return [imp.emit(tops.PowOp(base, exponent), node.name)]
+    power = imp.emit(tops.PowOp(base, exponent), node.name)
+    if imp.is_integer(node.proto.output[0]):  # an integer base: the result is an integer
+        exact = tops.RoundOp if imp.is_integer(node.proto.input[1]) else tops.TruncOp
+        power = imp.emit(exact(power), node.name)
+    return [power]
 
 
 def _where(imp: Importer, node: Node) -> list[SSAValue]:
@@ -376,11 +441,9 @@ def _where(imp: Importer, node: Node) -> list[SSAValue]:
     return [imp.emit(tops.WhereOp(cond, lhs, rhs), node.name)]
 
 
-_CASTABLE = {TensorProto.FLOAT: "float", TensorProto.BOOL: "bool"}
-
-
 def _cast_to(imp: Importer, node: Node, to: int) -> list[SSAValue] | None:
-    """A run-time Cast between float32 and bool (booleans are f32 0.0 / 1.0 in the machine)."""
+    """A run-time Cast among the element types carried in f32 (see the module docstring): to
+    bool is a `to_bool`, from a float type to an integer type a `trunc`, anything else the value."""
     source = node.proto.input[0]
     if imp.is_constant(source) and all(imp.is_constant(name) for name in node.proto.input[1:]):
         return _fold(imp, node)
@@ -389,15 +452,16 @@ def _cast_to(imp: Importer, node: Node, to: int) -> list[SSAValue] | None:
         imp.constants[node.proto.output[0]] = (array.astype(onnx.helper.tensor_dtype_to_np_dtype(to)), node.name)
         return None
     have = imp.elem_type(source)
-    if to not in _CASTABLE or have not in _CASTABLE:
-        name = TensorProto.DataType.Name(to if to not in _CASTABLE else have)
-        raise LockstepError(
-            f"{node.describe()} casts a run-time value to {name}; only float32 tensors are supported"
-        )  # (booleans live as float32 0.0 / 1.0, so FLOAT <-> BOOL is allowed)
+    if to not in MACHINE_TYPES or have not in MACHINE_TYPES:
+        name = TensorProto.DataType.Name(to if to not in MACHINE_TYPES else have)
+        direction = "to" if to not in MACHINE_TYPES else "from"
+        raise LockstepError(f"{node.describe()} casts a run-time value {direction} {name}{_UNSUPPORTED_TYPE}")
     x = imp.value(source, node.describe())
-    if to == TensorProto.BOOL and have == TensorProto.FLOAT:
+    if to == TensorProto.BOOL and have != TensorProto.BOOL:
         return [imp.emit(tops.ToBoolOp(x), node.name)]
-    return [x]  # bool -> float keeps 0.0 / 1.0; same type is the value itself
+    if to in INTEGER_TYPES and have in (TensorProto.FLOAT, TensorProto.DOUBLE):
+        return [imp.emit(tops.TruncOp(x), node.name)]  # toward zero (out-of-range values are undefined in ONNX)
+    return [x]  # bool keeps 0.0 / 1.0, integers their values, float64 is carried as float32
 
 
 def _cast(imp: Importer, node: Node) -> list[SSAValue] | None:
@@ -448,6 +512,8 @@ REDUCE_OPS: dict[str, tuple[type[tops.ReduceOp], int]] = {
 
 def _reduce(imp: Importer, node: Node) -> list[SSAValue]:
     op, axes_input_from = REDUCE_OPS[node.proto.op_type]
+    if node.proto.op_type == "ReduceMean":
+        _float_only(imp, node)
     x = imp.value(node.proto.input[0], node.describe())
     shape = tops.shape_of(x)
     if node.opset >= axes_input_from:
@@ -816,7 +882,7 @@ CONVERTERS: dict[str, Converter] = {
     "Add": _binary(tops.AddOp),
     "Sub": _binary(tops.SubOp),
     "Mul": _binary(tops.MulOp),
-    "Div": _binary(tops.DivOp),
+    "Div": _div,
     "Relu": _unary(tops.ReluOp),
     "Sigmoid": _unary(tops.SigmoidOp),
     "Tanh": _unary(tops.TanhOp),
@@ -914,9 +980,9 @@ def _static_shape(value: onnx.ValueInfoProto, kind: str) -> list[int]:
     tensor_type = value.type.tensor_type
     if not value.type.HasField("tensor_type"):
         raise LockstepError(f"{kind} '{value.name}' is not a tensor")
-    if tensor_type.elem_type not in (TensorProto.FLOAT, TensorProto.BOOL):  # a bool is f32 0.0 / 1.0
+    if tensor_type.elem_type not in MACHINE_TYPES:  # bool, integers and float64 ride in f32
         elem = TensorProto.DataType.Name(tensor_type.elem_type)
-        raise LockstepError(f"{kind} '{value.name}' has element type {elem}; only float32 tensors are supported")
+        raise LockstepError(f"{kind} '{value.name}' has element type {elem}{_UNSUPPORTED_TYPE}")
     if not tensor_type.HasField("shape"):
         raise LockstepError(f"{kind} '{value.name}' has an unknown rank; only static shapes are supported")
     dims = list(tensor_type.shape.dim)
@@ -1018,9 +1084,9 @@ def _convert(imp: Importer, node: Node) -> list[SSAValue] | None:
 
 def _check_output_type(value: onnx.ValueInfoProto) -> None:
     elem = value.type.tensor_type.elem_type
-    if elem not in (TensorProto.UNDEFINED, TensorProto.FLOAT, TensorProto.BOOL):  # a bool is f32 0.0 / 1.0
+    if elem != TensorProto.UNDEFINED and elem not in MACHINE_TYPES:  # bool, integers and float64 ride in f32
         name = TensorProto.DataType.Name(elem)
-        raise LockstepError(f"output '{value.name}' has element type {name}; only float32 tensors are supported")
+        raise LockstepError(f"output '{value.name}' has element type {name}{_UNSUPPORTED_TYPE}")
 
 
 def _name_attrs(names: Iterable[str]) -> ArrayAttr[DictionaryAttr]:

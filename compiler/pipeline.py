@@ -19,7 +19,7 @@ from compiler.system import System, load_system
 from dialects.chip import ChipInstruction, ProgramOp
 from dialects.net import TransferOp
 from dialects.part import SRAM_TOP
-from passes.partition import STRATEGIES
+from passes.partition import STRATEGIES, partition_choices
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,8 @@ def compile_passes(strategy: str, chips: int, system: str) -> tuple[ModulePass, 
     )
 
 
-def summarise(program: ProgramOp, system: System, sram_top: list[int], strategy: str) -> dict:
+def summarise(program: ProgramOp, system: System, sram_top: list[int], strategy: str,
+              partition: list[dict[str, str]] | None = None) -> dict:
     """Figures read off the scheduled program, before it is split per chip."""
     attrs = program.attributes
     cycles = attrs["schedule.cycles"].value.data  # type: ignore[union-attr]
@@ -88,6 +89,7 @@ def summarise(program: ProgramOp, system: System, sram_top: list[int], strategy:
         "unit_issues": busy,
         "lower_bounds": bounds,
         "efficiency": efficiency.value.data if isinstance(efficiency, FloatAttr) else None,
+        "partition": partition or [],
     }
 
 
@@ -98,13 +100,16 @@ def compile_model(model: str | Path, options: CompileOptions, dumper: PassDumper
     chips = options.chips or (1 if options.system is None and options.topology is None else len(system.alive_chips()))
     module = import_model(model, options.shapes or None)
     figures: dict = {}
+    choices: list[dict[str, str]] = []
 
     def read_schedule(_previous: ModulePass | None, scheduled: ModuleOp, next_pass: ModulePass | None) -> None:
         """The figures come off the verified schedule, just before it is split per chip."""
+        if _previous is not None and _previous.name == "partition":
+            choices.extend(partition_choices(scheduled))
         if next_pass is not None and next_pass.name == "emit-streams":
             program = next(op for op in scheduled.ops if isinstance(op, ProgramOp))
             top = list(scheduled.attributes[SRAM_TOP].get_values())  # type: ignore[union-attr]
-            figures.update(summarise(program, system, top, options.strategy))
+            figures.update(summarise(program, system, top, options.strategy, choices))
 
     callback = chain(read_schedule, dumper.callback) if dumper else read_schedule
     PassPipeline(compile_passes(options.strategy, chips, system.spec), callback).apply(context(), module)

@@ -87,6 +87,8 @@ KERNELS: dict[type[Operation], Kernel] = {
     tops.BroadcastOp: lambda op, xs: np.broadcast_to(xs[0], _out_shape(op)),
     tops.NegOp: lambda op, xs: -xs[0],
     tops.AbsOp: lambda op, xs: np.abs(xs[0]),
+    tops.TruncOp: lambda op, xs: np.trunc(xs[0]),
+    tops.RoundOp: lambda op, xs: np.rint(xs[0]),
     tops.LogOp: lambda op, xs: np.log(xs[0]),
     tops.SqrtOp: lambda op, xs: np.sqrt(xs[0]),
     tops.ReciprocalOp: lambda op, xs: np.float32(1) / xs[0],

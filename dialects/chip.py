@@ -86,6 +86,8 @@ VXM_OPS = (
     "add", "sub", "mul", "div", "max", "copy", "neg", "relu", "sigmoid", "tanh", "exp", "recip",
     # elementwise primitives of the wider ONNX set (one VXM op each)
     "min", "pow", "abs", "log", "sqrt", "erf", "cos", "sin",
+    # integers ride as exact fp32 values: round toward zero (integer Div, float -> int Cast), to nearest (integer Pow)
+    "trunc", "round",
     # predicates and logic: booleans are fp32 0.0 / 1.0 (any non-zero operand counts as true)
     "cmp_eq", "cmp_lt", "cmp_gt", "cmp_le", "cmp_ge", "isnan", "not", "and", "or", "xor", "to_bool",
     # exact selection halves of Where (lhs is the condition): keep_if = c ? rhs : 0, keep_unless = c ? 0 : rhs

@@ -357,6 +357,22 @@ class AbsOp(UnaryOp):
 
 
 @irdl_op_definition
+class TruncOp(UnaryOp):
+    """Rounds toward zero: integer Div, and Cast from float to an integer type (integers are
+    f32 tensors holding integral values, exact up to 2**24 in magnitude)."""
+
+    name = "tops.trunc"
+
+
+@irdl_op_definition
+class RoundOp(UnaryOp):
+    """Rounds to the nearest integer, ties to even: integer Pow (its float32 power may miss
+    the exact integer by an ulp)."""
+
+    name = "tops.round"
+
+
+@irdl_op_definition
 class LogOp(UnaryOp):
     name = "tops.log"
 
@@ -1152,6 +1168,8 @@ Tops = Dialect(
         ExpOp,
         NegOp,
         AbsOp,
+        TruncOp,
+        RoundOp,
         LogOp,
         SqrtOp,
         ReciprocalOp,

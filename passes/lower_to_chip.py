@@ -71,7 +71,8 @@ SRC_ADDR = "part.src_addr"
 
 UNARY = {
     tops.ReluOp: "relu", tops.SigmoidOp: "sigmoid", tops.TanhOp: "tanh", tops.ExpOp: "exp",
-    tops.NegOp: "neg", tops.AbsOp: "abs", tops.LogOp: "log", tops.SqrtOp: "sqrt", tops.ReciprocalOp: "recip",
+    tops.NegOp: "neg", tops.AbsOp: "abs", tops.TruncOp: "trunc", tops.RoundOp: "round",
+    tops.LogOp: "log", tops.SqrtOp: "sqrt", tops.ReciprocalOp: "recip",
     tops.ErfOp: "erf", tops.CosOp: "cos", tops.SinOp: "sin",
     tops.IsNaNOp: "isnan", tops.NotOp: "not", tops.ToBoolOp: "to_bool",
 }
@@ -277,22 +278,31 @@ class Lowering:
         return b.placed(core, out, last)
 
     def matmul(self, op: tops.MatmulOp, core: int, _: int) -> Placed:
+        """Weight tiles of B loaded from SRAM, streamed by A's rows, accumulated over K chunks.
+        A batched B ([..., K, N], A's batch dims) is one such matmul per batch slice: slice i
+        of A, B and the result are contiguous rows at known addresses."""
         a, w = self.at(op.lhs, core), self.at(op.rhs, core)
         la, lw = self.layout(op.lhs), self.layout(op.rhs)
         out, lanes = self.out_addr(op), self.lanes
+        batched = len(shape(op.rhs)) > 2
+        batches = prod(shape(op.rhs)[:-2]) if batched else 1
+        m, k = (shape(op.lhs)[-2], lw.rows // batches) if batched else (la.rows, lw.rows)
         chains = []
-        for nn in range(lw.vpr):
-            previous: SSAValue | None = None
-            for kk in range(la.vpr):
-                rows = min(lanes, la.width - kk * lanes)
-                tile = self.builder.add(MxmLoadOp(core, rows, {"src": (w.addr + kk * lanes * lw.vpr + nn, lw.vpr, w.tokens)}))
-                slots = {"src": (a.addr + kk, la.vpr, a.tokens)}
-                if previous is not None:
-                    slots["acc"] = (out + nn, lw.vpr, (previous,))
-                previous = self.builder.add(
-                    MxmMatmulOp(core, la.rows, slots, dst=(out + nn, lw.vpr), operands={"weights": [tile]})
-                )
-            chains.append(previous)
+        for batch in range(batches):
+            a_at, w_at, o_at = a.addr + batch * m * la.vpr, w.addr + batch * k * lw.vpr, out + batch * m * lw.vpr
+            for nn in range(lw.vpr):
+                previous: SSAValue | None = None
+                for kk in range(la.vpr):
+                    rows = min(lanes, la.width - kk * lanes)
+                    tile = self.builder.add(
+                        MxmLoadOp(core, rows, {"src": (w_at + kk * lanes * lw.vpr + nn, lw.vpr, w.tokens)}))
+                    slots = {"src": (a_at + kk, la.vpr, a.tokens)}
+                    if previous is not None:
+                        slots["acc"] = (o_at + nn, lw.vpr, (previous,))
+                    previous = self.builder.add(
+                        MxmMatmulOp(core, m, slots, dst=(o_at + nn, lw.vpr), operands={"weights": [tile]})
+                    )
+                chains.append(previous)
         return self.builder.placed(core, out, chains)
 
     def softmax(self, op: tops.SoftmaxOp, core: int, scratch: int) -> Placed:

@@ -1,7 +1,8 @@
 """`normalise`: reduce imported `tops` IR to the normalised forms of docs/architecture.md.
 
 After it: no `tops.gemm`; elementwise binary ops have operands of the result's
-shape (broadcasts explicit); `tops.matmul` has A `[..., M, K]` and B `[K, N]`;
+shape (broadcasts explicit); `tops.matmul` has A `[..., M, K]` and B `[K, N]` or
+B `[..., K, N]` with A's batch dimensions (one matmul per batch slice);
 softmax is on the last axis (non-negative); ops whose operands are all
 constants are folded, so a broadcast of a constant never survives. Gelu,
 LayerNormalization and RMSNormalization become reductions and elementwise ops;
@@ -306,16 +307,31 @@ def _matrix_of(b: SSAValue) -> tuple[list[Operation], SSAValue] | None:
 
 class MatmulMatrixB(RewritePattern):
     """A batched B that is the same matrix in every batch becomes that matrix; A is broadcast
-    to the result's batch dimensions instead."""
+    to the result's batch dimensions instead. Any other batched B (attention's Q @ K^T and
+    P @ V) stays batched: A and B are both broadcast to the result's batch dimensions, and
+    the lowering runs one matmul per batch slice."""
 
     @op_type_rewrite_pattern
     def match_and_rewrite(self, op: tops.MatmulOp, rewriter: PatternRewriter, /):
-        a_shape = tops.shape_of(op.lhs)
-        if len(tops.shape_of(op.rhs)) <= 2 or len(a_shape) < 2:
+        a_shape, b_shape = tops.shape_of(op.lhs), tops.shape_of(op.rhs)
+        if len(b_shape) <= 2 or len(a_shape) < 2:
             return
+        batch = list(op.out_shape()[:-2])
         found = _matrix_of(op.rhs)
         if found is None:
-            return  # reported by _check_normalised
+            if list(a_shape[:-2]) == batch and list(b_shape[:-2]) == batch:
+                return  # already the batched normal form
+            new_ops = []
+            a, b = op.lhs, op.rhs
+            if list(a_shape[:-2]) != batch:
+                new_ops.append(tops.BroadcastOp(a, [*batch, *a_shape[-2:]]))
+                a = new_ops[-1].results[0]
+            if list(b_shape[:-2]) != batch:
+                new_ops.append(tops.BroadcastOp(b, [*batch, *b_shape[-2:]]))
+                b = new_ops[-1].results[0]
+            matmul = tops.MatmulOp(a, b)
+            _replace(rewriter, op, [*new_ops, matmul], matmul.result)
+            return
         new_ops, b = found
         a = op.lhs
         a_target = [*op.out_shape()[:-2], *a_shape[-2:]]
@@ -364,6 +380,12 @@ class SelectNoOps(RewritePattern):
             rewriter.replace(op, [], [source])
 
 
+def is_normal_matmul(op: tops.MatmulOp) -> bool:
+    """A [..., M, K] with B [K, N], or A [..., M, K] with B [..., K, N] of the same batch dims."""
+    a, b = tops.shape_of(op.lhs), tops.shape_of(op.rhs)
+    return len(a) >= 2 and (len(b) == 2 or (len(b) == len(a) and a[:-2] == b[:-2]))
+
+
 def _describe(op: Operation) -> str:
     where = f" at '{op.location.desc.data}'" if isinstance(op.location, NameLoc) else ""
     return f"{op.name}{where}"
@@ -376,10 +398,10 @@ def _check_normalised(module: ModuleOp) -> None:
             raise LockstepError(f"internal: {_describe(op)} was not brought to a normal reduction form")
         if isinstance(op, tops.GeluOp | tops.NormOp):
             raise LockstepError(f"internal: {_describe(op)} was not decomposed")
-        if isinstance(op, tops.MatmulOp) and len(tops.shape_of(op.rhs)) != 2:
+        if isinstance(op, tops.MatmulOp) and not is_normal_matmul(op):
             raise LockstepError(
-                f"{_describe(op)} multiplies by a batched B of shape {tops.fmt(tops.shape_of(op.rhs))};"
-                " only a [K, N] matrix (or a constant or broadcast one) is supported"
+                f"internal: {_describe(op)} with B of shape {tops.fmt(tops.shape_of(op.rhs))}"
+                " was not brought to a normal matmul form"
             )
 
 

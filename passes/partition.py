@@ -9,7 +9,15 @@ Strategies (option `strategy`):
   operands' sharding, and so do concat, slice and gather when they take the
   sharded axis whole; anything
   else needs whole tensors and gets an all-gather first. A matmul whose columns
-  do not divide evenly stays replicated.
+  do not divide evenly stays replicated. Attention heads stay on their chips
+  (Megatron): a reshape that keeps the shards' blocks contiguous ([S, H*hd] ->
+  [S, H, hd] with H divisible), a transpose and a softmax over another axis run
+  on the shards; a batched matmul whose operands are both sharded on one batch
+  axis (or A sharded on a non-contracted axis times a whole [K, N]) is local; a
+  replicated broadcast along the sharded axis (an attention mask) is re-issued
+  with the local shape. A fused QKV projection followed by Split is not split
+  by heads (the Split needs whole rows) and is all-gathered.
+  Each matmul records its choice in `part.split_kind`.
 - `pipeline`: ops in program order are cut into `chips` stages of about equal
   matmul work; values crossing a cut are sent with `part.transfer`.
 Types become the local (per-chip) shapes; the module records the system spec.
@@ -21,7 +29,7 @@ from dataclasses import dataclass, field
 from math import prod
 
 from xdsl.context import Context
-from xdsl.dialects.builtin import ModuleOp, StringAttr, TensorType
+from xdsl.dialects.builtin import ModuleOp, NameLoc, StringAttr, TensorType
 from xdsl.dialects.func import FuncOp, ReturnOp
 from xdsl.ir import Operation, SSAValue
 from xdsl.passes import ModulePass
@@ -33,6 +41,10 @@ from dialects import tops
 from dialects.part import CHIPS, SYSTEM, AllGatherOp, AllReduceOp, SplitOp, TransferOp, chips_attr
 
 STRATEGIES = ("replicated", "tensor", "pipeline")
+SPLIT_KIND = "part.split_kind"
+"""On a matmul under `tensor`: "column" (B split by columns), "row" (by rows, then an
+all-reduce), "heads" (both operands sharded on a batch axis), "rows of A" (A sharded on a
+non-contracted axis, B whole) or "replicated"; under `pipeline`: "stage K"."""
 REPLICATED = None  # layout of a whole tensor on every chip; an int is the sharded axis
 
 
@@ -116,17 +128,64 @@ class TensorParallel:
             self.sharding[retype(op.result, op.input.type)] = self.layout(op.input)
         elif isinstance(op, tops.SelectOp):
             self.select(op)
+        elif isinstance(op, (tops.ReshapeOp, tops.TransposeOp, tops.SoftmaxOp)) and self.follows(op):
+            pass
         else:
             self.replicate_operands(op)
         op.attributes[CHIPS] = chips_attr(self.chips)
 
+    def follows(self, op: Operation) -> bool:
+        """Attention heads stay on their chips: a reshape that keeps the sharded axis's blocks
+        contiguous, a transpose (the axis moves) and a softmax over another axis run on the
+        shards. False when the op needs whole tensors."""
+        axis = self.layout(op.operands[0])
+        if axis is REPLICATED:
+            return False
+        dims = list(op.operands[0].type.get_shape())  # type: ignore[union-attr]
+        dims[axis] *= self.parts  # the global shape (the operand is already retyped)
+        out = list(op.results[0].type.get_shape())  # type: ignore[union-attr]
+        if isinstance(op, tops.SoftmaxOp):
+            out_axis = axis if axis != len(dims) - 1 else None
+        elif isinstance(op, tops.TransposeOp):
+            out_axis = op.permutation().index(axis)
+        else:  # reshape: the same outer extent before the axis, and an axis that divides
+            outer = prod(dims[:axis])
+            out_axis = next((b for b in range(len(out)) if prod(out[:b]) == outer and out[b] % self.parts == 0
+                             and out[b] >= self.parts), None)
+        if out_axis is None:
+            return False
+        self.sharding[retype(op.results[0], local_type(op.results[0], out_axis, self.parts))] = out_axis
+        return True
+
+    def local_broadcast(self, value: SSAValue, axis: int, user: Operation) -> SSAValue | None:
+        """A replicated broadcast along the sharded axis is the same on every chip: re-issued with
+        the local shape, it meets the shards (an attention mask [.., 1, .., S] over the heads)."""
+        source = value.owner
+        if not isinstance(source, tops.BroadcastOp) or self.layout(source.input) is not REPLICATED:
+            return None
+        src, out = tops.shape_of(source.input), tops.shape_of(value)
+        at = axis - (len(out) - len(src))
+        if at >= 0 and src[at] != 1:
+            return None
+        local = self.insert(tops.BroadcastOp(source.input, list(local_type(value, axis, self.parts).get_shape())), user)
+        return local.results[0]
+
     def matmul(self, op: tops.MatmulOp) -> None:
         a, b = op.lhs, op.rhs
-        rank = len(a.type.get_shape())
+        rank, b_rank = len(a.type.get_shape()), len(b.type.get_shape())
         weight = isinstance(b.owner, tops.ConstantOp)
         n = b.type.get_shape()[-1]
+        op.attributes[SPLIT_KIND] = StringAttr("replicated")
+        a_axis = self.layout(a)
+        batched_b = b_rank == rank and self.layout(b) == a_axis
+        if a_axis is not REPLICATED and a_axis < rank - 1 and (b_rank == 2 and self.layout(b) is REPLICATED
+                                                                 or batched_b and a_axis < rank - 2):
+            op.attributes[SPLIT_KIND] = StringAttr("heads" if a_axis < rank - 2 else "rows of A")
+            self.sharding[retype(op.result, local_type(op.result, a_axis, self.parts))] = a_axis
+            return
         if weight and self.layout(a) == rank - 1:
-            op.operands[1] = self.split_constant(b, 0, op)
+            op.attributes[SPLIT_KIND] = StringAttr("row")
+            op.operands[1] = self.split_constant(b, b_rank - 2, op)
             partial_type = op.result.type
             op.attributes[CHIPS] = chips_attr(self.chips)
             reduced = AllReduceOp([op.result], self.chips, [partial_type])
@@ -137,7 +196,8 @@ class TensorParallel:
             return
         self.replicate_operands(op)
         if weight and self.layout(a) is REPLICATED and n % self.parts == 0 and n >= self.parts:
-            op.operands[1] = self.split_constant(b, 1, op)
+            op.attributes[SPLIT_KIND] = StringAttr("column")
+            op.operands[1] = self.split_constant(b, b_rank - 1, op)
             self.sharding[retype(op.result, local_type(op.result, rank - 1, self.parts))] = rank - 1
 
     def select(self, op: tops.SelectOp) -> None:
@@ -157,6 +217,14 @@ class TensorParallel:
     def elementwise(self, op: Operation) -> None:
         """Operands of one shape (after normalise): the result follows their common sharding."""
         axes = {self.layout(v) for v in op.operands if not isinstance(v.owner, tops.ConstantOp)}
+        if len(axes) == 2 and REPLICATED in axes:  # a replicated broadcast may meet the shards
+            sharded = next(a for a in axes if a is not REPLICATED)
+            others = {i: self.local_broadcast(v, sharded, op) for i, v in enumerate(op.operands)
+                      if self.layout(v) is REPLICATED and not isinstance(v.owner, tops.ConstantOp)}
+            if all(v is not None for v in others.values()):
+                for i, v in others.items():
+                    op.operands[i] = v  # type: ignore[assignment]
+                axes = {sharded}
         axis = axes.pop() if len(axes) == 1 else REPLICATED
         if axis is REPLICATED:
             self.replicate_operands(op)
@@ -202,6 +270,8 @@ def pipeline_stages(func: FuncOp, chips: tuple[int, ...]) -> None:
         stage = min(len(chips) - 1, done * len(chips) // total)
         done += w
         op.attributes[CHIPS] = chips_attr([chips[stage]])
+        if isinstance(op, tops.MatmulOp):
+            op.attributes[SPLIT_KIND] = StringAttr(f"stage {stage}")
         for i, operand in enumerate(op.operands):
             op.operands[i] = move_to(operand, stage_of, sent_to, stage, chips, op)
         for result in op.results:
@@ -227,6 +297,19 @@ def move_to(value: SSAValue, stage_of: dict[SSAValue, int], sent_to: dict[tuple[
     stage_of[sent.results[0]] = stage
     sent_to[(value, stage)] = sent.results[0]
     return sent.results[0]
+
+
+def partition_choices(module: ModuleOp) -> list[dict[str, str]]:
+    """Per matmul (convolutions are matmuls by then), in program order: its ONNX node and
+    how it was split ("column", "row", "replicated", or "stage K" under `pipeline`)."""
+    out = []
+    for op in main_function(module).body.block.ops:
+        if not isinstance(op, tops.MatmulOp):
+            continue
+        kind = op.attributes.get(SPLIT_KIND)
+        node = op.location.desc.data if isinstance(op.location, NameLoc) else ""
+        out.append({"node": node, "split": kind.data if isinstance(kind, StringAttr) else "replicated"})
+    return out
 
 
 def assign_constant_chips(func: FuncOp) -> None:

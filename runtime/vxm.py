@@ -32,6 +32,8 @@ UNARY: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "exp": np.exp,
     "recip": lambda x: _ONE / x,
     "abs": np.abs,
+    "trunc": np.trunc,  # integers ride as exact fp32 values: integer Div, float -> int Cast
+    "round": np.rint,  # ties to even: integer Pow
     "log": np.log,
     "sqrt": np.sqrt,
     "erf": lambda x: _erf(x).astype(np.float32),

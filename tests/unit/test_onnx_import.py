@@ -306,24 +306,40 @@ def test_unsupported_op_without_name_and_custom_domain():
     assert error_of(m).startswith("node 'Frob_1' (op acme.Frob) is not supported")
 
 
-def test_non_float_input():
+def test_unsupported_element_type_input():
     graph = helper.make_graph(
         [helper.make_node("Relu", ["x"], ["y"])],
         "g",
-        [helper.make_tensor_value_info("x", TensorProto.INT64, [2])],
-        [helper.make_tensor_value_info("y", TensorProto.INT64, [2])],
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT16, [2])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT16, [2])],
     )
     m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     m.ir_version = 10
-    assert error_of(m) == "input 'x' has element type INT64; only float32 tensors are supported"
-
-
-def test_non_float_initializer_used_as_data():
-    m = model([helper.make_node("Add", ["k", "k"], ["y"], name="add")], {}, {"y": [2]}, {"k": np.array([1.0, 2.0])})
-    m.graph.output[0].type.tensor_type.elem_type = TensorProto.DOUBLE
     assert error_of(m) == (
-        "node 'add' (op Add) uses 'k' of element type float64; only float32 tensors are supported"
+        "input 'x' has element type FLOAT16; the machine computes in float32 and carries float32, float64,"
+        " bool and integer tensors (int8 ... uint64)"
     )
+
+
+def test_integer_constant_beyond_2_pow_24_is_rejected():
+    m = model([helper.make_node("Add", ["x", "k"], ["y"], name="add")], {"x": [2]}, {"y": [2]},
+              {"k": np.array([2**24 + 1, 2], np.int64)})
+    for value in (m.graph.input[0], m.graph.output[0]):
+        value.type.tensor_type.elem_type = TensorProto.INT64
+    assert error_of(m) == (
+        "node 'add' (op Add): constant 'k' holds integers beyond 2**24 in magnitude, which float32"
+        " (the machine's only number type) cannot hold exactly"
+    )
+
+
+def test_integer_types_are_erased_to_f32_with_truncating_div():
+    """int64 edges become f32 tensors; integer Div is an f32 div followed by tops.trunc."""
+    m = model([helper.make_node("Div", ["x", "k"], ["y"], name="div")], {"x": [3]}, {"y": [3]},
+              {"k": np.array([2, -2, 3], np.int64)})
+    for value in (m.graph.input[0], m.graph.output[0]):
+        value.type.tensor_type.elem_type = TensorProto.INT64
+    text = str(import_model_bytes(m.SerializeToString()))
+    assert "tensor<3xf32>" in text and "tops.div" in text and "tops.trunc" in text
 
 
 def test_dynamic_dimension_needs_override():
@@ -346,14 +362,15 @@ def test_reshape_with_shape_from_graph_input():
     assert error_of(m) == "node 'r' (op Reshape) needs a constant shape, but 's' is a graph input"
 
 
-def test_int64_run_time_value_is_rejected():
+def test_int64_run_time_shape_is_rejected():
     m = model(
         [helper.make_node("Identity", ["s"], ["t"]), helper.make_node("Reshape", ["x", "t"], ["y"], name="r")],
         {"x": [2, 3]},
         {"y": [6]},
     )
     m.graph.input.append(helper.make_tensor_value_info("s", TensorProto.INT64, [1]))
-    assert "INT64" in error_of(m)
+    # int64 run-time values are carried (as exact f32), but a shape must be a constant
+    assert error_of(m) == "node 'r' (op Reshape) needs a constant shape, but 't' is computed at run time"
 
 
 def test_inconsistent_shapes_are_reported():
@@ -508,10 +525,13 @@ def test_shape_op_on_run_time_data_is_rejected():
     )
 
 
-def test_cast_of_run_time_value_to_integer_is_rejected():
-    m = model([helper.make_node("Cast", ["x"], ["y"], name="c", to=TensorProto.INT64)], {"x": [2]}, {"y": [2]})
-    m.graph.output[0].type.tensor_type.elem_type = TensorProto.INT64
-    assert error_of(m) == "node 'c' (op Cast) casts a run-time value to INT64; only float32 tensors are supported"
+def test_cast_of_run_time_value_to_float16_is_rejected():
+    m = model([helper.make_node("Cast", ["x"], ["y"], name="c", to=TensorProto.FLOAT16)], {"x": [2]}, {"y": [2]})
+    m.graph.output[0].type.tensor_type.elem_type = TensorProto.FLOAT16
+    assert error_of(m) == (
+        "node 'c' (op Cast) casts a run-time value to FLOAT16; the machine computes in float32 and carries"
+        " float32, float64, bool and integer tensors (int8 ... uint64)"
+    )
 
 
 def test_torch_export_matches_onnxruntime():

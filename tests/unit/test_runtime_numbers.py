@@ -46,6 +46,8 @@ VXM_NUMPY = {
     "min": np.minimum,
     "pow": lambda x, y: np.power(x, y),
     "abs": lambda x, _: np.abs(x),
+    "trunc": lambda x, _: np.trunc(x),
+    "round": lambda x, _: np.rint(x),
     "log": lambda x, _: np.log(x),
     "sqrt": lambda x, _: np.sqrt(x),
     "erf": lambda x, _: erf(x),

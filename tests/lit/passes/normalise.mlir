@@ -68,6 +68,19 @@ func.func @batched(%a: tensor<2x3xf32>, %w: tensor<3x4xf32>) -> tensor<5x2x4xf32
 // CHECK-NEXT:    func.return [[Y]]
 
 // -----
+// A B that differs per batch (attention's K^T) stays batched; A is broadcast to its batch dims.
+func.func @batched_b(%a: tensor<3x4xf32>, %b: tensor<2x4x5xf32>, %c: tensor<2x3x4xf32>) -> (tensor<2x3x5xf32>, tensor<2x3x5xf32>) {
+  %y = tops.matmul %a, %b : (tensor<3x4xf32>, tensor<2x4x5xf32>) -> tensor<2x3x5xf32> loc("/attn/MatMul")
+  %z = tops.matmul %c, %b : (tensor<2x3x4xf32>, tensor<2x4x5xf32>) -> tensor<2x3x5xf32> loc("/attn/MatMul_1")
+  func.return %y, %z : tensor<2x3x5xf32>, tensor<2x3x5xf32>
+}
+// CHECK-LABEL: func.func @batched_b
+// CHECK-NEXT:    [[A:%\S+]] = tops.broadcast %a : (tensor<3x4xf32>) -> tensor<2x3x4xf32> loc("/attn/MatMul")
+// CHECK-NEXT:    [[Y:%\S+]] = tops.matmul [[A]], %b : (tensor<2x3x4xf32>, tensor<2x4x5xf32>) -> tensor<2x3x5xf32> loc("/attn/MatMul")
+// CHECK-NEXT:    [[Z:%\S+]] = tops.matmul %c, %b : (tensor<2x3x4xf32>, tensor<2x4x5xf32>) -> tensor<2x3x5xf32> loc("/attn/MatMul_1")
+// CHECK-NEXT:    func.return [[Y]], [[Z]]
+
+// -----
 // Softmax: a negative last axis is resolved, another axis is moved last and back.
 func.func @softmax(%x: tensor<2x3x4xf32>) -> tensor<2x3x4xf32> {
   %a = tops.softmax %x axis = -1 : tensor<2x3x4xf32> loc("s1")

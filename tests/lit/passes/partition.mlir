@@ -6,19 +6,20 @@
 
 // Megatron: the first weight is split by columns, the second by rows, and the
 // partial products are summed by an all-reduce; types become per-chip shapes.
+// part.split_kind records the choice per matmul (report.json's `partition`).
 // TENSOR: builtin.module attributes {part.system = "fc:2"}
 // TENSOR: %[[W1:.*]] = part.split %w1 axis 1 over [0, 1]{{.*}} : tensor<4x8xf32> -> tensor<4x4xf32>
-// TENSOR: tops.matmul %x, %[[W1]] {part.chips = array<i64: 0, 1>} : (tensor<1x4xf32>, tensor<4x4xf32>) -> tensor<1x4xf32>
+// TENSOR: tops.matmul %x, %[[W1]] {part.split_kind = "column", part.chips = array<i64: 0, 1>} : (tensor<1x4xf32>, tensor<4x4xf32>) -> tensor<1x4xf32>
 // TENSOR: tops.relu %h {part.chips = array<i64: 0, 1>} : tensor<1x4xf32>
 // TENSOR: %[[W2:.*]] = part.split %w2 axis 0 over [0, 1]{{.*}} : tensor<8x2xf32> -> tensor<4x2xf32>
-// TENSOR: %[[P:.*]] = tops.matmul %r, %[[W2]]
+// TENSOR: %[[P:.*]] = tops.matmul %r, %[[W2]] {part.split_kind = "row",
 // TENSOR: %[[S:.*]] = part.all_reduce over [0, 1](%[[P]])
 // TENSOR: func.return %[[S]]
 
 // Pipeline: two stages, the activation crosses with a point-to-point transfer.
-// PIPE: tops.matmul %x, %w1 {part.chips = array<i64: 0>}
+// PIPE: tops.matmul %x, %w1 {part.chips = array<i64: 0>, part.split_kind = "stage 0"}
 // PIPE: part.transfer from [0] to [1](%h)
-// PIPE: tops.matmul %r, %w2 {part.chips = array<i64: 1>}
+// PIPE: tops.matmul %r, %w2 {part.chips = array<i64: 1>, part.split_kind = "stage 1"}
 
 // REPL: part.system = "fc:3"
 // REPL: tops.matmul %x, %w1 {part.chips = array<i64: 0, 1, 2>}

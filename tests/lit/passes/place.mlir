@@ -29,7 +29,7 @@
 // the two high-water marks differ.
 // PIPE: builtin.module attributes {part.system = "fc:2", part.sram_top = array<i64: 406, 19>}
 // PIPE: %w1 = tops.constant {{.*}}{part.chips = array<i64: 0>, part.addr = 4 : i64}
-// PIPE: %h = tops.matmul {{.*}}{part.chips = array<i64: 0>, part.addr = 404 : i64}
+// PIPE: %h = tops.matmul {{.*}}{part.chips = array<i64: 0>, part.split_kind = "stage 0", part.addr = 404 : i64}
 // PIPE: part.transfer from [0] to [1](%h) {part.chips = array<i64: 1>, part.addr = 0 : i64}
 // PIPE: %r = tops.relu {{.*}}{part.chips = array<i64: 1>, part.addr = 2 : i64}
 
