@@ -11,7 +11,6 @@ When each transfer happens, and on which link slots, is the scheduler's business
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np

@@ -163,7 +163,6 @@ def test_tree_all_reduce_pads_little_and_checks(spec, nbytes):
 
 
 def test_reduce_scatter_by_pattern_matches_the_generic_reversal():
-    from compiler.collectives import engine
     from compiler.collectives.algorithms.common import Job, Plan, reduce_scatter_from, tree_all_gather
 
     for spec in ("torus:4x4", "dragonfly:a=2,h=1,g=3", "ring:5/fail=0-1"):

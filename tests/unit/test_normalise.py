@@ -11,7 +11,6 @@ from xdsl.dialects.func import Func
 from xdsl.ir import Operation
 from xdsl.parser import Parser
 
-from compiler.errors import LockstepError
 from compiler.onnx_import import import_model
 from compiler.tops_eval import evaluate, main_function
 from dialects import tops

@@ -3,25 +3,21 @@ end to end: import, normalise (im2col + matmul / reductions, docs/conv.md), kern
 lowering, runtime vs onnxruntime, on 1 chip and on 2 chips tensor-parallel (a conv's
 weight matrix split by output channel)."""
 
-import json
 from pathlib import Path
 
 import numpy as np
 import onnx
 import pytest
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto, helper
 
-from compiler.cli import main
 from compiler.errors import LockstepError
 from compiler.onnx_import import import_model
 from compiler.tops_eval import evaluate
 from passes.normalise import NormalisePass
+from onnx_cases import assert_matches, run_json, tensor
 
 RNG = np.random.default_rng(11)
 
-
-def tensor(name: str, value) -> onnx.TensorProto:
-    return numpy_helper.from_array(np.asarray(value, np.float32), name)
 
 
 def save(path: Path, nodes, inputs, inits=(), opset=17) -> str:
@@ -34,18 +30,6 @@ def save(path: Path, nodes, inputs, inits=(), opset=17) -> str:
     onnx.save(model, path)
     return str(path)
 
-
-def run_json(capsys, model: str, chips: int) -> dict:
-    code = main(["run", model, "--check", "--json", "--chips", str(chips)])
-    out = json.loads(capsys.readouterr().out)
-    assert code == (0 if out["ok"] else 1)
-    return out
-
-
-def assert_matches(result: dict, tolerance: float = 1e-4) -> None:
-    assert result["max_rel_error"] <= tolerance, result
-    assert result["cycles_predicted"] == result["cycles_measured"], result
-    assert result["ok"]
 
 
 def normalised(model: str):

@@ -8,41 +8,26 @@ before the op, which then runs replicated. Lowering: whole unchanged vectors are
 copies, everything else SXM lane moves (passes/lower_select.py).
 """
 
-import json
 from pathlib import Path
 
 import numpy as np
 import onnx
 import pytest
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto, helper
 
-from compiler.cli import main
 from compiler.errors import LockstepError
 from compiler.onnx_import import import_model
 from passes.normalise import NormalisePass
+from onnx_cases import run_json, save, tensor
 
 RNG = np.random.default_rng(11)
 INT_MAX = np.iinfo(np.int64).max
 
 
-def tensor(name: str, value, dtype=np.float32) -> onnx.TensorProto:
-    return numpy_helper.from_array(np.asarray(value, dtype), name)
-
 
 def ints(name: str, value) -> onnx.TensorProto:
     return tensor(name, value, np.int64)
 
-
-def save(path: Path, nodes, inputs: dict, outputs, inits=(), opset=17) -> str:
-    graph = helper.make_graph(
-        nodes, "ops",
-        [helper.make_tensor_value_info(n, TensorProto.FLOAT, s) for n, s in inputs.items()],
-        [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in outputs],
-        list(inits))
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
-    model.ir_version = 10
-    onnx.save(model, path)
-    return str(path)
 
 
 def computed(tmp_path: Path, shape, nodes, outputs=("y",), inits=(), opset=17, k=16) -> str:
@@ -52,12 +37,6 @@ def computed(tmp_path: Path, shape, nodes, outputs=("y",), inits=(), opset=17, k
     return save(tmp_path / "m.onnx", [mm, *nodes], {"x": [*shape[:-1], k]}, outputs,
                 [tensor("w", w), *inits], opset)
 
-
-def run_json(capsys, model: str, chips: int) -> dict:
-    code = main(["run", model, "--check", "--json", "--chips", str(chips)])
-    out = json.loads(capsys.readouterr().out)
-    assert code == (0 if out["ok"] else 1)
-    return out
 
 
 def check(capsys, model: str, chips: int) -> dict:

@@ -6,55 +6,21 @@ model runs on 1 chip and on 2 chips tensor-parallel, where the op follows the
 column-split matmul that feeds it (no gather before it).
 """
 
-import json
 from pathlib import Path
 
 import numpy as np
-import onnx
 import pytest
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto, helper
 
-from compiler.cli import main
 from compiler.errors import LockstepError
 from compiler.onnx_import import import_model
 from dialects import tops
 from passes.normalise import NormalisePass
+from onnx_cases import assert_matches, run_json, save, tensor
 
 RNG = np.random.default_rng(7)
 W = RNG.standard_normal((64, 96)).astype(np.float32)
 
-
-def tensor(name: str, value, dtype=np.float32) -> onnx.TensorProto:
-    return numpy_helper.from_array(np.asarray(value, dtype), name)
-
-
-def save(path: Path, nodes, inputs, outputs, inits=(), opset=17) -> str:
-    graph = helper.make_graph(
-        nodes, "ops",
-        [helper.make_tensor_value_info(n, TensorProto.FLOAT, s) for n, s in inputs.items()],
-        [helper.make_tensor_value_info(n, TensorProto.FLOAT, s) for n, s in outputs.items()],
-        list(inits))
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
-    model.ir_version = 10
-    onnx.save(model, path)
-    return str(path)
-
-
-def run_json(capsys, tmp_path: Path, model: str, chips: int, inputs: dict | None = None) -> dict:
-    argv = ["run", model, "--check", "--json", "--chips", str(chips)]
-    if inputs is not None:
-        np.savez(tmp_path / "inputs.npz", **inputs)
-        argv += ["--inputs", str(tmp_path / "inputs.npz")]
-    code = main(argv)
-    out = json.loads(capsys.readouterr().out)
-    assert code == (0 if out["ok"] else 1)
-    return out
-
-
-def assert_matches(result: dict, tolerance: float = 1e-4) -> None:
-    assert result["max_rel_error"] <= tolerance, result
-    assert result["cycles_predicted"] == result["cycles_measured"], result
-    assert result["ok"]
 
 
 def after_matmul(tmp_path: Path, op_nodes, opset=17, extra_inits=()) -> str:
@@ -73,14 +39,14 @@ def normalised_ops(model: str) -> list[str]:
 @pytest.mark.parametrize("op", ["Neg", "Abs", "Erf", "Cos", "Sin", "Reciprocal"])
 def test_unary(capsys, tmp_path, op, chips):
     model = after_matmul(tmp_path, [helper.make_node(op, ["h"], ["y"])])
-    assert_matches(run_json(capsys, tmp_path, model, chips))
+    assert_matches(run_json(capsys, model, chips))
 
 
 @pytest.mark.parametrize("op", ["Log", "Sqrt"])
 def test_unary_of_positive_values(capsys, tmp_path, op):
     model = save(tmp_path / "m.onnx", [helper.make_node(op, ["x"], ["y"])], {"x": [3, 700]}, {"y": [3, 700]})
     x = (RNG.random((3, 700)) * 10 + 1e-3).astype(np.float32)
-    assert_matches(run_json(capsys, tmp_path, model, 1, {"x": x}))
+    assert_matches(run_json(capsys, model, 1, {"x": x}))
 
 
 @pytest.mark.parametrize("chips", [1, 2])
@@ -90,7 +56,7 @@ def test_pow_square_becomes_mul_and_int_exponents_convert(capsys, tmp_path, chip
     model = after_matmul(tmp_path, nodes, 15, [tensor("two", 2.0), tensor("three", 3, np.int64)])
     ops = normalised_ops(model)
     assert ops.count("tops.pow") == 1 and "tops.mul" in ops  # x ** 2 is x * x
-    assert_matches(run_json(capsys, tmp_path, model, chips))
+    assert_matches(run_json(capsys, model, chips))
 
 
 def test_pow_of_two_run_time_tensors(capsys, tmp_path):
@@ -98,14 +64,14 @@ def test_pow_of_two_run_time_tensors(capsys, tmp_path):
                  {"x": [2, 50], "e": [50]}, {"y": [2, 50]})
     x = (RNG.random((2, 50)) * 3 + 0.1).astype(np.float32)
     e = RNG.standard_normal(50).astype(np.float32)
-    assert_matches(run_json(capsys, tmp_path, model, 1, {"x": x, "e": e}))
+    assert_matches(run_json(capsys, model, 1, {"x": x, "e": e}))
 
 
 @pytest.mark.parametrize("op", ["Sum", "Max", "Min", "Mean"])
 def test_variadic_with_broadcasting(capsys, tmp_path, op):
     model = save(tmp_path / "m.onnx", [helper.make_node(op, ["a", "b", "c"], ["y"])],
                  {"a": [3, 40], "b": [40], "c": [3, 1]}, {"y": [3, 40]}, opset=13)
-    assert_matches(run_json(capsys, tmp_path, model, 1))
+    assert_matches(run_json(capsys, model, 1))
 
 
 def test_variadic_single_input_and_sharded_operands(capsys, tmp_path):
@@ -113,7 +79,7 @@ def test_variadic_single_input_and_sharded_operands(capsys, tmp_path):
              helper.make_node("Max", ["s", "r", "floor"], ["m"]), helper.make_node("Min", ["m", "h"], ["y"])]
     model = after_matmul(tmp_path, nodes, 13, [tensor("floor", RNG.standard_normal(96))])
     for chips in (1, 2):
-        assert_matches(run_json(capsys, tmp_path, model, chips))
+        assert_matches(run_json(capsys, model, chips))
 
 
 @pytest.mark.parametrize("chips", [1, 2])
@@ -122,7 +88,7 @@ def test_gelu_opset20(capsys, tmp_path, approximate, chips):
     model = after_matmul(tmp_path, [helper.make_node("Gelu", ["h"], ["y"], approximate=approximate)], 20)
     ops = normalised_ops(model)
     assert "tops.gelu" not in ops and ("tops.erf" if approximate == "none" else "tops.tanh") in ops
-    assert_matches(run_json(capsys, tmp_path, model, chips))
+    assert_matches(run_json(capsys, model, chips))
 
 
 @pytest.mark.parametrize("chips", [1, 2])
@@ -131,7 +97,7 @@ def test_dropout_opset13_is_identity_and_its_mask_ones(capsys, tmp_path, chips):
              helper.make_node("Cast", ["mask"], ["m"], to=TensorProto.FLOAT),
              helper.make_node("Mul", ["d", "m"], ["y"])]
     model = after_matmul(tmp_path, nodes, 13, [tensor("ratio", 0.3), tensor("training", False, np.bool_)])
-    assert_matches(run_json(capsys, tmp_path, model, chips))
+    assert_matches(run_json(capsys, model, chips))
 
 
 @pytest.mark.parametrize("opset", [7, 10])
@@ -141,7 +107,7 @@ def test_dropout_before_opset12_attribute_forms(capsys, tmp_path, opset):
     mask = [helper.make_node("Add", ["d", "mask"], ["y"])] if opset < 10 else [
         helper.make_node("Cast", ["mask"], ["m"], to=TensorProto.FLOAT), helper.make_node("Add", ["d", "m"], ["y"])]
     model = after_matmul(tmp_path, [helper.make_node("Dropout", ["h"], ["d", "mask"], ratio=0.25), *mask], opset)
-    assert_matches(run_json(capsys, tmp_path, model, 1))
+    assert_matches(run_json(capsys, model, 1))
 
 
 def test_dropout_in_training_mode_is_refused(tmp_path):
@@ -174,4 +140,4 @@ def test_scalar_and_one_element_operands_broadcast_to_a_vector(capsys, tmp_path)
     model = save(tmp_path / "m.onnx", nodes, {"x": [3], "e": [], "b": [1]}, {"y": [3]})
     inputs = {"x": np.array([1.5, 2.0, 3.0], np.float32), "e": np.array(1.7, np.float32),
               "b": np.array([0.5], np.float32)}
-    assert_matches(run_json(capsys, tmp_path, model, 1, inputs))
+    assert_matches(run_json(capsys, model, 1, inputs))

@@ -6,53 +6,19 @@ when the discarded operand is inf or NaN (two selections and an add, never
 c * x + (1 - c) * y).
 """
 
-import json
 from pathlib import Path
 
 import numpy as np
-import onnx
 import pytest
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto, helper
 
-from compiler.cli import main
 from compiler.errors import LockstepError
 from compiler.onnx_import import import_model
+from onnx_cases import assert_matches, run_json, save, tensor
 
 RNG = np.random.default_rng(11)
 W = RNG.standard_normal((64, 96)).astype(np.float32)
 
-
-def tensor(name: str, value, dtype=np.float32) -> onnx.TensorProto:
-    return numpy_helper.from_array(np.asarray(value, dtype), name)
-
-
-def save(path: Path, nodes, inputs, outputs, inits=(), opset=17) -> str:
-    graph = helper.make_graph(
-        nodes, "logic",
-        [helper.make_tensor_value_info(n, TensorProto.FLOAT, s) for n, s in inputs.items()],
-        [helper.make_tensor_value_info(n, TensorProto.FLOAT, s) for n, s in outputs.items()],
-        list(inits))
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
-    model.ir_version = 10
-    onnx.save(model, path)
-    return str(path)
-
-
-def run_json(capsys, tmp_path: Path, model: str, chips: int, inputs: dict | None = None) -> dict:
-    argv = ["run", model, "--check", "--json", "--chips", str(chips)]
-    if inputs is not None:
-        np.savez(tmp_path / "inputs.npz", **inputs)
-        argv += ["--inputs", str(tmp_path / "inputs.npz")]
-    code = main(argv)
-    out = json.loads(capsys.readouterr().out)
-    assert code == (0 if out["ok"] else 1)
-    return out
-
-
-def assert_matches(result: dict) -> None:
-    assert result["max_rel_error"] <= 1e-4, result
-    assert result["cycles_predicted"] == result["cycles_measured"], result
-    assert result["ok"]
 
 
 def after_matmul(tmp_path: Path, op_nodes, opset=17, extra_inits=()) -> str:
@@ -66,7 +32,7 @@ def test_comparisons_cast_to_float(capsys, tmp_path, op, chips):
     # h compared with a rounded copy of itself so that Equal is true somewhere
     nodes = [helper.make_node("Relu", ["h"], ["r"]), helper.make_node(op, ["h", "r"], ["c"]),
              helper.make_node("Cast", ["c"], ["y"], to=TensorProto.FLOAT)]
-    assert_matches(run_json(capsys, tmp_path, after_matmul(tmp_path, nodes, 16), chips))
+    assert_matches(run_json(capsys, after_matmul(tmp_path, nodes, 16), chips))
 
 
 @pytest.mark.parametrize("chips", [1, 2])
@@ -78,7 +44,7 @@ def test_not_and_or_xor(capsys, tmp_path, chips):
              helper.make_node("Cast", ["x2"], ["fx"], to=TensorProto.FLOAT),
              helper.make_node("Sum", ["fa", "fx", "fx"], ["y"])]
     model = after_matmul(tmp_path, nodes, 13, [tensor("zero", 0.0), tensor("one", 1.0)])
-    assert_matches(run_json(capsys, tmp_path, model, chips))
+    assert_matches(run_json(capsys, model, chips))
 
 
 @pytest.mark.parametrize("chips", [1, 2])
@@ -88,7 +54,7 @@ def test_where_masks_with_minus_infinity_before_softmax(capsys, tmp_path, chips)
              helper.make_node("Where", ["keep", "h", "ninf"], ["masked"]),
              helper.make_node("Softmax", ["masked"], ["y"], axis=-1)]
     model = after_matmul(tmp_path, nodes, 13, [tensor("limit", -0.5), tensor("ninf", -np.inf)])
-    assert_matches(run_json(capsys, tmp_path, model, chips))
+    assert_matches(run_json(capsys, model, chips))
 
 
 def test_where_ignores_inf_and_nan_in_the_discarded_operand(capsys, tmp_path):
@@ -102,7 +68,7 @@ def test_where_ignores_inf_and_nan_in_the_discarded_operand(capsys, tmp_path):
     z = RNG.standard_normal(50).astype(np.float32)
     x[c <= 0] = np.where(RNG.random(int((c <= 0).sum())) < 0.5, np.inf, np.nan)
     z[0] = -np.inf
-    assert_matches(run_json(capsys, tmp_path, model, 1, {"c": c, "x": x, "z": z}))
+    assert_matches(run_json(capsys, model, 1, {"c": c, "x": x, "z": z}))
 
 
 def test_isnan_and_where_replace_nans(capsys, tmp_path):
@@ -112,7 +78,7 @@ def test_isnan_and_where_replace_nans(capsys, tmp_path):
     model = save(tmp_path / "m.onnx", nodes, {"x": [2, 400]}, {"y": [2, 400]}, [tensor("zero", 0.0)], 13)
     x = RNG.standard_normal((2, 400)).astype(np.float32)
     x[RNG.random((2, 400)) < 0.2] = np.nan
-    assert_matches(run_json(capsys, tmp_path, model, 1, {"x": x}))
+    assert_matches(run_json(capsys, model, 1, {"x": x}))
 
 
 @pytest.mark.parametrize("chips", [1, 2])
@@ -123,7 +89,7 @@ def test_cast_float_bool_float_and_castlike(capsys, tmp_path, chips):
              helper.make_node("Cast", ["h"], ["same"], to=TensorProto.FLOAT),
              helper.make_node("Sum", ["f", "g", "same"], ["y"])]
     model = after_matmul(tmp_path, nodes, 19, [tensor("zero", 0.0)])
-    assert_matches(run_json(capsys, tmp_path, model, chips))
+    assert_matches(run_json(capsys, model, chips))
 
 
 def test_bool_constant_condition(capsys, tmp_path):
@@ -131,7 +97,7 @@ def test_bool_constant_condition(capsys, tmp_path):
     nodes = [helper.make_node("Where", ["cond", "x", "v"], ["y"])]
     model = save(tmp_path / "m.onnx", nodes, {"x": [3, 8], "v": [8]}, {"y": [3, 8]},
                  [tensor("cond", cond, np.bool_)], 16)
-    assert_matches(run_json(capsys, tmp_path, model, 1))
+    assert_matches(run_json(capsys, model, 1))
 
 
 def test_integer_where_and_equal_still_fold_as_shape_computations(capsys, tmp_path):
@@ -141,7 +107,7 @@ def test_integer_where_and_equal_still_fold_as_shape_computations(capsys, tmp_pa
              helper.make_node("Reshape", ["x", "target"], ["y"])]
     inits = [tensor("shape", [0, 12], np.int64), tensor("zero", [0], np.int64), tensor("ones", [2, 2], np.int64)]
     model = save(tmp_path / "m.onnx", nodes, {"x": [2, 3, 4]}, {"y": [2, 12]}, inits, 16)
-    assert_matches(run_json(capsys, tmp_path, model, 1))
+    assert_matches(run_json(capsys, model, 1))
 
 
 def test_run_time_cast_to_float16_is_refused(tmp_path):

@@ -8,50 +8,19 @@ RMSNormalization decompose into them. Also the importer's folding of shape
 computations (Shape, Range, ConstantOfShape) and the pre-13 Softmax coercion.
 """
 
-import json
-from pathlib import Path
 
 import numpy as np
-import onnx
 import pytest
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto, helper
 
-from compiler.cli import main
 from compiler.onnx_import import import_model
 from compiler.tops_eval import evaluate
 from dialects import tops
 from passes.normalise import NormalisePass, is_normal_reduction
+from onnx_cases import assert_matches, run_json, save, tensor
 
 RNG = np.random.default_rng(13)
 
-
-def tensor(name: str, value, dtype=np.float32) -> onnx.TensorProto:
-    return numpy_helper.from_array(np.asarray(value, dtype), name)
-
-
-def save(path: Path, nodes, inputs, outputs, inits=(), opset=17) -> str:
-    graph = helper.make_graph(
-        nodes, "reduce",
-        [helper.make_tensor_value_info(n, TensorProto.FLOAT, s) for n, s in inputs.items()],
-        [helper.make_tensor_value_info(n, TensorProto.FLOAT, s) for n, s in outputs.items()],
-        list(inits))
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
-    model.ir_version = 10
-    onnx.save(model, path)
-    return str(path)
-
-
-def run_json(capsys, model: str, chips: int = 1) -> dict:
-    code = main(["run", model, "--check", "--json", "--chips", str(chips)])
-    out = json.loads(capsys.readouterr().out)
-    assert code == (0 if out["ok"] else 1)
-    return out
-
-
-def assert_matches(result: dict) -> None:
-    assert result["max_rel_error"] <= 1e-4, result
-    assert result["cycles_predicted"] == result["cycles_measured"], result
-    assert result["ok"]
 
 
 def reduce_node(op: str, axes, keepdims: int, opset: int, **attrs):
