@@ -32,6 +32,7 @@ from compiler.errors import LockstepError
 from compiler.tops_eval import evaluate_op
 from passes.normalise_conv import TRANSPOSE_PATTERNS, WINDOW_PATTERNS
 from dialects import tops
+from passes.decompose import Emitter
 
 
 def _replace(rewriter: PatternRewriter, op: Operation, new_ops: Sequence[Operation], result: SSAValue) -> None:
@@ -151,27 +152,13 @@ class SquarePow(RewritePattern):
         _replace(rewriter, op, [new], new.result)
 
 
-class _Emitter:
-    """Collects new ops for a decomposition; constants are full-shape splats."""
-
-    def __init__(self) -> None:
-        self.ops: list[Operation] = []
-
-    def __call__(self, new: Operation) -> SSAValue:
-        self.ops.append(new)
-        return new.results[0]
-
-    def full(self, shape: Sequence[int], fill: float) -> SSAValue:
-        return self(_full(shape, fill))
-
-
 class GeluDecompose(RewritePattern):
     """Gelu as elementwise ops: h = x / 2; y = h + h * erf(x / sqrt(2)) (approximate none),
     or h + h * tanh(x * (c + c * 0.044715 * x^2)) with c = sqrt(2 / pi) (approximate tanh)."""
 
     @op_type_rewrite_pattern
     def match_and_rewrite(self, op: tops.GeluOp, rewriter: PatternRewriter, /):
-        e, x, shape = _Emitter(), op.input, tops.shape_of(op.result)
+        e, x, shape = Emitter(), op.input, tops.shape_of(op.result)
         if op.approximate.data == "tanh":
             c = float(np.sqrt(2 / np.pi))
             square = e(tops.MulOp(x, x))
@@ -189,7 +176,7 @@ class MeanToSum(RewritePattern):
 
     @op_type_rewrite_pattern
     def match_and_rewrite(self, op: tops.ReduceMeanOp, rewriter: PatternRewriter, /):
-        e, source = _Emitter(), tops.shape_of(op.input)
+        e, source = Emitter(), tops.shape_of(op.input)
         count = int(np.prod([source[a] for a in op.reduced_axes()], dtype=int))
         total = e(tops.ReduceSumOp(op.input, op.reduced_axes(), op.keepdims()))
         y = e(tops.MulOp(total, e.full(op.out_shape(), 1 / count)))
@@ -213,7 +200,7 @@ class ReductionForms(RewritePattern):
     def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter, /):
         if not isinstance(op, tops.ReduceSumOp | tops.ReduceMaxOp | tops.ReduceMinOp):
             return
-        e, x, source = _Emitter(), op.input, tops.shape_of(op.input)
+        e, x, source = Emitter(), op.input, tops.shape_of(op.input)
         rank, axes = len(source), list(op.reduced_axes())
         size = lambda dims: int(np.prod([source[d] for d in dims], dtype=int))  # noqa: E731
         if size(axes) == 1:  # reducing axes of size 1 only changes the shape
@@ -251,7 +238,7 @@ class NormDecompose(RewritePattern):
     def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter, /):
         if not isinstance(op, tops.NormOp):
             return
-        e, x = _Emitter(), op.input
+        e, x = Emitter(), op.input
         axes = list(range(op.norm_axis(), len(op.out_shape())))
         if isinstance(op, tops.LayerNormOp):
             x = e(tops.SubOp(x, e(tops.ReduceMeanOp(x, axes, True))))

@@ -26,27 +26,11 @@ from xdsl.pattern_rewriter import PatternRewriter, RewritePattern, op_type_rewri
 from compiler.errors import LockstepError
 from compiler.windows import avg_divisor, conv_weight_matrix, lrn_band, padding_mask
 from dialects import tops
+from passes.decompose import Emitter
 
 TO_NHWC, TO_NCHW = (0, 2, 3, 1), (0, 3, 1, 2)
 LOWEST = float(np.finfo(np.float32).min)
 """What max pooling's padding holds: never larger than a real (finite) element."""
-
-
-class _Emitter:
-    def __init__(self) -> None:
-        self.ops: list[Operation] = []
-
-    def __call__(self, new: Operation) -> SSAValue:
-        self.ops.append(new)
-        return new.results[0]
-
-    def const(self, array: np.ndarray) -> SSAValue:
-        return self(tops.ConstantOp.from_array(np.asarray(array, dtype=np.float32)))
-
-    def replace(self, rewriter: PatternRewriter, op: Operation, result: SSAValue) -> None:
-        for new in self.ops:
-            new.location = op.location
-        rewriter.replace(op, self.ops, [result])
 
 
 def _use_count(value: SSAValue) -> int:
@@ -86,7 +70,7 @@ class FoldBatchNormIntoConv(RewritePattern):
         weight = _array(conv.weight).astype(np.float64) * a[:, None, None, None]  # type: ignore[union-attr]
         old_bias = _array(conv.bias) if conv.bias is not None else np.zeros(len(a))
         bias = (old_bias - mean) * a + beta
-        e = _Emitter()
+        e = Emitter()
         w, b = e.const(weight), e.const(bias)
         fused = tops.ConvOp(conv.input, w, b, conv.ints("strides"), conv.ints("pads"), conv.ints("dilations"),
                             conv.group.value.data)
@@ -104,7 +88,7 @@ class BatchNormDecompose(RewritePattern):
     def match_and_rewrite(self, op: tops.BatchNormOp, rewriter: PatternRewriter, /):
         if _folds_into(op) is not None:
             return
-        e, shape = _Emitter(), tops.shape_of(op.input)
+        e, shape = Emitter(), tops.shape_of(op.input)
         channels = [shape[1]] + [1] * (len(shape) - 2)
         eps = e.const(np.full(shape[1], op.epsilon.value.data))
         a = e(tops.DivOp(op.scale, e(tops.SqrtOp(e(tops.AddOp(op.var, eps))))))
@@ -121,7 +105,7 @@ class ConvDecompose(RewritePattern):
     def match_and_rewrite(self, op: tops.ConvOp, rewriter: PatternRewriter, /):
         if any(isinstance(u.operation, tops.BatchNormOp) and _folds_into(u.operation) for u in op.result.uses):
             return  # FoldBatchNormIntoConv first
-        e, group = _Emitter(), op.group.value.data
+        e, group = Emitter(), op.group.value.data
         m, cg, kh, kw = tops.shape_of(op.weight)
         kernel, strides, pads, dilations = (kh, kw), op.ints("strides"), op.ints("pads"), op.ints("dilations")
         weight = _array(op.weight)
@@ -146,7 +130,7 @@ class PoolDecompose(RewritePattern):
     def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter, /):
         if not isinstance(op, tops.PoolOp):
             return
-        e = _Emitter()
+        e = Emitter()
         n, c, h, w = tops.shape_of(op.input)
         _, _, oh, ow = op.out_shape()
         kernel, strides, pads, dilations = op.ints("kernel"), op.ints("strides"), op.ints("pads"), op.ints("dilations")
@@ -182,7 +166,7 @@ class LRNDecompose(RewritePattern):
 
     @op_type_rewrite_pattern
     def match_and_rewrite(self, op: tops.LRNOp, rewriter: PatternRewriter, /):
-        e, x, shape = _Emitter(), op.input, tops.shape_of(op.input)
+        e, x, shape = Emitter(), op.input, tops.shape_of(op.input)
         size = op.size.value.data
         alpha, beta, bias = (getattr(op, k).value.data for k in ("alpha", "beta", "bias"))
         square = e(tops.MulOp(x, x))
