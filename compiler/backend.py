@@ -43,8 +43,8 @@ from onnx import TensorProto, numpy_helper
 from onnx.backend.base import Backend, BackendRep, namedtupledict
 
 from compiler.errors import LockstepError
+from compiler.onnx_import import machine_array
 
-EXACT_INT = 2**24  # every integer of magnitude up to 2**24 is a float32 value
 
 _INTEGER_TYPES = {
     TensorProto.INT8, TensorProto.INT16, TensorProto.INT32, TensorProto.INT64,
@@ -69,26 +69,10 @@ def _elem_type(value: onnx.ValueInfoProto) -> int:
 
 
 def to_machine(value: _Value, array: Any) -> np.ndarray:
-    """A host input as the float32 array the machine reads; raises unless the conversion is lossless."""
+    """A host input as the float32 array the machine reads; raises unless the conversion is lossless
+    (the importer's rule for constants: one rule for everything that enters the machine)."""
     array = np.asarray(array)
-    kind, what = array.dtype.kind, f"input '{value.name}' ({array.dtype})"
-    if array.dtype == np.float32:
-        return array
-    if array.dtype == np.bool_ or (kind in "iu" and array.dtype.itemsize <= 2) or array.dtype == np.float16:
-        return array.astype(np.float32)
-    if kind in "iu":
-        if array.size and int(np.max(np.abs(array.astype(np.float64)))) > EXACT_INT:
-            raise LockstepError(
-                f"{what} holds integers beyond 2**24, which float32 (the machine's only number type) cannot hold exactly"
-            )
-        return array.astype(np.float32)
-    if array.dtype == np.float64:  # rounded to nearest: float64 is carried as float32
-        with np.errstate(over="ignore"):
-            converted = array.astype(np.float32)
-        if not np.array_equal(np.isinf(converted), np.isinf(array)):
-            raise LockstepError(f"{what} holds values beyond the range of float32 (the machine's only number type)")
-        return converted
-    raise LockstepError(f"{what}: the machine computes in float32 and cannot take this element type")
+    return machine_array(array, f"input '{value.name}' ({array.dtype})")
 
 
 def from_machine(value: _Value, array: np.ndarray) -> np.ndarray:
