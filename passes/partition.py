@@ -61,6 +61,11 @@ def local_type(value: SSAValue, axis: int, parts: int) -> TensorType:
     return TensorType(value.type.get_element_type(), shape)  # type: ignore[union-attr]
 
 
+def common_axis(axes: set[int | None]) -> int | None:
+    """The one sharding all operands share, or replicated when they disagree."""
+    return next(iter(axes)) if len(axes) == 1 else REPLICATED
+
+
 def retype(value: SSAValue, type: TensorType) -> SSAValue:
     """The value with its local type (its uses follow)."""
     return value if value.type == type else Rewriter.replace_value_with_new_type(value, type)
@@ -203,20 +208,29 @@ class TensorParallel:
     def select(self, op: tops.SelectOp) -> None:
         """Data movement that keeps its operands' sharded axis whole runs on the shards
         (constant operands split to match); anything else gathers its operands first."""
-        axes = {self.layout(v) for v in op.operands if not isinstance(v.owner, tops.ConstantOp)}
-        axis = axes.pop() if len(axes) == 1 else REPLICATED
+        axis = common_axis(self.computed_axes(op))
         out_axis = None if axis is REPLICATED else sharded_result_axis(op, axis, self.parts)
         if out_axis is None:
             self.replicate_operands(op)
             return
+        self.run_on_shards(op, axis, out_axis)
+
+    def computed_axes(self, op: Operation) -> set[int | None]:
+        """The shardings of the operands that are not constants (constants can be split to match)."""
+        return {self.layout(v) for v in op.operands if not isinstance(v.owner, tops.ConstantOp)}
+
+    def run_on_shards(self, op: Operation, axis: int, out_axis: int) -> None:
+        """`op` runs on every chip's shard: its constant operands are split along `axis` to match,
+        and its result is sharded along `out_axis`."""
         for i, operand in enumerate(op.operands):
             if isinstance(operand.owner, tops.ConstantOp):
                 op.operands[i] = self.split_constant(operand, axis, op)
-        self.sharding[retype(op.result, local_type(op.result, out_axis, self.parts))] = out_axis
+        result = op.results[0]
+        self.sharding[retype(result, local_type(result, out_axis, self.parts))] = out_axis
 
     def elementwise(self, op: Operation) -> None:
         """Operands of one shape (after normalise): the result follows their common sharding."""
-        axes = {self.layout(v) for v in op.operands if not isinstance(v.owner, tops.ConstantOp)}
+        axes = self.computed_axes(op)
         if len(axes) == 2 and REPLICATED in axes:  # a replicated broadcast may meet the shards
             sharded = next(a for a in axes if a is not REPLICATED)
             others = {i: self.local_broadcast(v, sharded, op) for i, v in enumerate(op.operands)
@@ -225,14 +239,11 @@ class TensorParallel:
                 for i, v in others.items():
                     op.operands[i] = v  # type: ignore[assignment]
                 axes = {sharded}
-        axis = axes.pop() if len(axes) == 1 else REPLICATED
+        axis = common_axis(axes)
         if axis is REPLICATED:
             self.replicate_operands(op)
             return
-        for i, operand in enumerate(op.operands):
-            if isinstance(operand.owner, tops.ConstantOp):
-                op.operands[i] = self.split_constant(operand, axis, op)
-        self.sharding[retype(op.results[0], op.operands[0].type)] = axis
+        self.run_on_shards(op, axis, axis)
 
 
 def sharded_result_axis(op: tops.SelectOp, axis: int, parts: int) -> int | None:
