@@ -34,6 +34,7 @@ needs that demand on those links cannot finish earlier.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,7 +44,7 @@ from compiler.errors import LockstepError
 from compiler.system import System
 
 BOUND_NAMES = ("injection", "ejection", "bisection", "hop_bytes", "ramp", "latency")
-_RAMP_KINDS = ("all-gather", "reduce-scatter")
+_RAMP_KINDS = ("all-gather", "reduce-scatter", "all-reduce")
 # The ramp bound needs distances from the chips whose links it weighs: all
 # chips of a system without symmetry, up to this many chips x links.
 _RAMP_BUDGET = 2e7
@@ -54,6 +55,8 @@ _ALL_PAIRS_BUDGET = 5e7
 # Generated topologies with failures try a max-flow minimum cut too up to this many links.
 _MIN_CUT_LINKS = 5000
 _BLOCK_ELEMENTS = 1 << 22
+# A window edge no schedule reaches (the all-reduce ramp's "no such window").
+INF_CYCLES = 1 << 50
 
 
 # -- the alive link graph -----------------------------------------------------
@@ -218,7 +221,9 @@ def lower_bounds(kind: str, system: System, nbytes: int, participants=None) -> d
     }
     if kind == "all-to-all":
         bounds["hop_bytes"] = _hop_bytes(system, g, pidx, p)
-    if kind in _RAMP_KINDS:
+    if kind == "all-reduce":
+        bounds["ramp"] = _all_reduce_ramp(system, g, pidx, q)
+    elif kind in _RAMP_KINDS:
         bounds["ramp"] = _ramp(kind, system, g, pidx, p)
     bounds["latency"] = _latency(kind, system, g, pidx)
     return {name: int(bounds[name]) for name in names}
@@ -695,7 +700,81 @@ def _ramp(kind: str, system: System, g: LinkGraph, pidx: np.ndarray, p: int) -> 
             total += min(int(fit.min()), _released_by(times, before, released, k))
         return total * scale
 
-    hi = 1
+    return _least_time(capacity, demand, 1)
+
+
+def _released_by(times: np.ndarray, before: np.ndarray, released: int, k: int) -> int:
+    """Vectors released at or before times[k - 1] (A(<= T') when k release times are <= T')."""
+    return int(before[k]) if k < len(times) else released
+
+
+# -- the all-reduce's ramp: first sends early, last receipts late --------------------
+
+
+def _all_reduce_ramp(system: System, g: LinkGraph, pidx: np.ndarray, q: int) -> int:
+    """The joint all-reduce bound of `_aggregate` with each link's capacity cut
+    down to the times its hops can count; on links that all take the same
+    ser and lat (else 0: not computed).
+
+    Take one chunk of v vectors; every hop then takes h = v ser + lat from
+    its start to its landing. In the one-way gossip argument of `_aggregate`
+    (hops in order of arrival, x the first participant to hold the full
+    sum, at step k), give every participant y != x two distinct hops:
+    S(y), the first hop in that order leaving y with y's contribution (at or
+    before step k: the chain carrying y's data to x starts with such a hop),
+    and R(y), the hop whose landing completes y's full sum (after step k).
+    S(y) lands no later than the first hop of the chain carrying y's data to
+    any participant w, so with equal hop times it starts no later, and that
+    chain takes D(y, w) hops (D: hop distance), h each, by T:
+    S(y) starts by T - E_out(y) h, E_out(y) = max_w D(y, w), and so ends
+    by T - E_out(y) (ser + lat) + ser (v >= 1). R(y) lands after the
+    contribution of the farthest participant u has reached y, which took
+    D(u, y) hops from cycle 0: it lands at >= E_in(y) h and so starts at
+    >= (E_in(y) - 1)(ser + lat). Per chunk that is 2 (N - 1) distinct hops,
+    each on a link out of (S) or into (R) a participant, inside a window.
+    So a link l = (p, w) can count at most floor(a / ser) vectors from
+    S-hops of p, a = T - E_out(p)(ser + lat) + ser, and floor((T - lat - b)
+    / ser) from R-hops of w, b = (E_in(w) - 1)(ser + lat), or, where the two
+    windows overlap, floor((T - lat) / ser) in all (its capacity by T); and
+    all links together at least 2 (N - 1) Q. The bound is the least T at
+    which they can.
+
+    Against `_aggregate` this charges the turnaround: a chip's first sends
+    and its last receipts cannot share a cycle before the diameter has been
+    crossed twice, so when T is below about 2 D (ser + lat) every link idles
+    a while in the middle (torus 32x32, 1 MiB: 32572 cycles against 32020).
+    Eccentricities come from the symmetric sources or from all pairs when
+    affordable; if neither, the bound is left at 0."""
+    if len(g.src) == 0 or not g.uniform:
+        return 0
+    ecc = _eccentricities(system, g, pidx)
+    if ecc is None:
+        return 0
+    e_out, e_in = ecc
+    ser, lat = int(g.ser[0]), int(g.lat[0])
+    step = ser + lat
+    part = np.zeros(g.chips, dtype=bool)
+    part[pidx] = True
+    sends = part[g.src]
+    receives = part[g.dst]
+    a_off = np.where(sends, ser - e_out[g.src] * step, -INF_CYCLES)  # a = T + a_off
+    b = np.where(receives, (e_in[g.dst] - 1) * step, INF_CYCLES)
+    n = len(pidx)
+    demand = 2 * (n - 1) * q
+
+    def capacity(t: int) -> int:
+        a = np.maximum(t + a_off, 0)
+        late = np.maximum(t - lat - b, 0)
+        whole = max(t - lat, 0) // ser
+        return int(np.minimum(whole, a // ser + late // ser).sum())
+
+    return _least_time(capacity, demand, lat + ser * -(-demand // max(1, int((sends | receives).sum()))))
+
+
+def _least_time(capacity: Callable[[int], int], demand: int, guess: int) -> int:
+    """The smallest t with capacity(t) >= demand (capacity non-decreasing), doubling from `guess`
+    then bisecting; 0 if even 2**62 cycles carry less."""
+    hi = max(1, guess)
     while capacity(hi) < demand:
         hi *= 2
         if hi > 1 << 62:
@@ -710,6 +789,27 @@ def _ramp(kind: str, system: System, g: LinkGraph, pidx: np.ndarray, p: int) -> 
     return hi
 
 
-def _released_by(times: np.ndarray, before: np.ndarray, released: int, k: int) -> int:
-    """Vectors released at or before times[k - 1] (A(<= T') when k release times are <= T')."""
-    return int(before[k]) if k < len(times) else released
+def _eccentricities(system: System, g: LinkGraph, pidx: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Per chip: the most hops to a participant (out) and from one (in), over
+    the participants (0 for other chips); from the symmetric sources (every
+    chip of a torus, ring or fc sees the same graph; chip i of a Dragonfly
+    group the same as chip i of group 0), else from all pairs if affordable,
+    else None."""
+    ones = np.ones(len(g.src))
+    rev = LinkGraph(g.chips, g.dst, g.src, g.ser, g.lat, g.alive)
+    symmetric = _symmetric_sources(system, g, pidx)
+    if symmetric is not None:
+        out = _distances(g, symmetric, ones)[:, pidx].max(axis=1)
+        inn = _distances(rev, symmetric, ones)[:, pidx].max(axis=1)
+        of = np.arange(g.chips) % len(symmetric)  # a torus, ring or fc: one source; a Dragonfly: chip i of a group
+        return out[of].astype(np.int64), inn[of].astype(np.int64)
+    if len(pidx) * max(1, len(g.src)) * max(1, len(pidx)) > _ALL_PAIRS_BUDGET:
+        return None
+    d = _distances(g, pidx, ones)[:, pidx]
+    if not np.all(np.isfinite(d)):
+        return None  # not connected: the latency bound says so
+    e_out = np.zeros(g.chips, dtype=np.int64)
+    e_in = np.zeros(g.chips, dtype=np.int64)
+    e_out[pidx] = d.max(axis=1)
+    e_in[pidx] = d.max(axis=0)
+    return e_out, e_in

@@ -15,7 +15,9 @@ every chip is a representative: the same code is then the plain greedy
 time-expanded scheduler with one calendar per directed link.
 
 Every scheduler only ever places a hop on a calendar interval it found free,
-and forwards a chunk from a chip only at or after its arrival there.
+and forwards a chunk from a chip only at or after its arrival there; the
+broadcast-tree scheduler also runs an all-reduce's reduction (`Reduction`),
+which sends a partial sum up its tree only once its subtree's have landed.
 """
 from __future__ import annotations
 
@@ -324,8 +326,107 @@ def single_sources(owner_rank_fn, perms: np.ndarray, pchunk: np.ndarray) -> tupl
 # -- scheduler 1: broadcast trees, link-centric -----------------------------
 
 
+class Reduction:
+    """The reduction half of an all-reduce for `tree_greedy(reduction=...)`:
+    the partial sums of every pattern chunk flow up fixed trees (those of a
+    tree_greedy all-gather `ag`, turned around: its hop u->v becomes v->u on
+    the twin link) to the chunk's owner.
+
+    A chip's hop up a tree is ready once every partial sum from its subtree
+    has landed (a leaf's at cycle 0). Of the hops ready on a link orbit the
+    one with the least `rank_weight * chunk - depth` goes first: chunks in
+    order, so that sums finish one after another and their broadcasts can
+    start while later chunks are still being summed, and within that the
+    deepest chips first (the longest chains). Subtrees holding no target
+    (relays only) send nothing. `pattern` collects the hops placed, `child`
+    the chip whose subtree each one carries, `done` the cycle each chunk's sum
+    is complete at its owner (INF until then). Raises ValueError if a link of
+    the trees has no like twin."""
+
+    def __init__(self, net: Net, sym: Symmetry, ag: Pattern, owners: list[int], targets: list[int], vec: int,
+                 rank_weight: float) -> None:
+        link = np.asarray(ag.link, dtype=np.int64)
+        twin = net.reverse[link] if len(link) else link
+        if (twin < 0).any():
+            raise ValueError("a link of the trees has no like twin")
+        C, n = len(owners), net.n
+        self.owners = list(owners)
+        chunk = ag.chunk
+        src, dst = net.src[link].tolist(), net.dst[link].tolist()
+        # hops are in time order, so a chip's depth is known before its children's
+        depth = {}
+        for c, u, v in zip(chunk, src, dst):
+            depth[(c, v)] = depth.get((c, u), 0) + 1
+        is_target = np.zeros(n, dtype=bool)
+        is_target[targets] = True
+        useful = {}
+        for c, u, v in zip(reversed(chunk), reversed(src), reversed(dst)):
+            if useful.get((c, v)) or is_target[v]:
+                useful[(c, v)] = True
+                useful[(c, u)] = True
+        self.dur = [vec * x for x in net.ser_l]
+        self.lat = net.lat_l
+        self.dst_l = net.dst_l
+        self.orbit = sym.orbit.tolist()
+        self.up: dict[tuple[int, int], tuple[int, float]] = {}  # (chunk, chip) -> (up link, priority)
+        self.pending: dict[tuple[int, int], int] = {}
+        for c, u, v, lid in zip(chunk, src, dst, twin.tolist()):
+            if useful.get((c, v)):
+                self.up[(c, v)] = (lid, rank_weight * c - depth[(c, v)])
+                self.pending[(c, u)] = self.pending.get((c, u), 0) + 1
+        self.landed: dict[tuple[int, int], int] = {}
+        self.waiting: list[list] = [[] for _ in range(sym.n_orbits)]  # (ready cycle, priority, chunk, chip)
+        self.ready: list[list] = [[] for _ in range(sym.n_orbits)]  # (priority, chunk, chip)
+        for (c, v), (lid, prio) in self.up.items():
+            if not self.pending.get((c, v)):
+                self.waiting[self.orbit[lid]].append((0, prio, c, v))
+        for w in self.waiting:
+            heapq.heapify(w)
+        self.left = len(self.up)
+        self.done = np.full(C, INF, dtype=np.int64)
+        self.pattern = Pattern()
+        self.child: list[int] = []
+
+    def best(self, o: int, t: int) -> float | None:
+        """The priority of the best hop ready on orbit o at cycle t, None if none is."""
+        waiting, ready = self.waiting[o], self.ready[o]
+        while waiting and waiting[0][0] <= t:
+            _, prio, c, v = heapq.heappop(waiting)
+            heapq.heappush(ready, (prio, c, v))
+        return ready[0][0] if ready else None
+
+    def next_ready(self, o: int) -> int:
+        return self.waiting[o][0][0] if self.waiting[o] else INF
+
+    def place(self, o: int, t: int) -> tuple[int, int, int | None]:
+        """Place the best ready hop of orbit o at cycle t. Returns (its end,
+        the orbit of the hop it makes ready or -1, the chunk whose sum it
+        completes or None); that hop's ready cycle is `self.next_ready`."""
+        _, c, v = heapq.heappop(self.ready[o])
+        lid = self.up[(c, v)][0]
+        e = t + self.dur[lid]
+        self.pattern.add(lid, t, e, c)
+        self.child.append(v)
+        self.left -= 1
+        u = self.dst_l[lid]
+        key = (c, u)
+        arrive = max(self.landed.get(key, 0), e + self.lat[lid])
+        self.landed[key] = arrive
+        self.pending[key] -= 1
+        if self.pending[key]:
+            return e, -1, None
+        if u == self.owners[c]:
+            self.done[c] = arrive
+            return e, -1, c
+        lid_u, prio = self.up[key]
+        o_u = self.orbit[lid_u]
+        heapq.heappush(self.waiting[o_u], (arrive, prio, c, u))
+        return e, o_u, None
+
+
 def tree_greedy(net: Net, sym: Symmetry, owners: list[int], vec: int, targets: list[int],
-                minimal_only: bool = False, release: list[int] | None = None) -> tuple[Pattern, np.ndarray]:
+                minimal_only: bool = False, release: list[int] | None = None,
+                reduction: Reduction | None = None, ramp: int = 0) -> tuple[Pattern, np.ndarray]:
     """Spread pattern chunk c from chip owners[c] to every chip in `targets`.
 
     Link-centric list scheduling in time order: the orbit calendar that frees
@@ -335,24 +436,36 @@ def tree_greedy(net: Net, sym: Symmetry, owners: list[int], vec: int, targets: l
     moves away from its owner (shortest-path trees). Every chip receives a
     chunk at most once, so the hops of a chunk form a tree (the parent of
     (chip, chunk) is returned for reduce-scatter). With `release`, chunk c
-    is at its owner only from cycle release[c]."""
+    is at its owner only from cycle release[c].
+
+    With `reduction` this is an all-reduce: chunk c is at its owner once its
+    sum is complete there, and the orbits carry the reduction's hops too
+    (placed into `reduction.pattern`). A free orbit takes a broadcast hop of
+    a chunk still held by at most `ramp` chips first (a fresh sum spreads
+    from one chip over few links, so it takes little from the reduction and
+    gets its broadcast going), else a ready reduction hop, else any broadcast
+    hop: summing takes precedence, as every broadcast waits on it."""
     C = len(owners)
     n = net.n
     owners_a = np.asarray(owners, dtype=np.int64)
-    arr = np.full((C, n), INF, dtype=np.int64)
-    arr[np.arange(C), owners_a] = 0 if release is None else np.asarray(release, dtype=np.int64)
+    # (chip, chunk) layout: an orbit's rows are gathered in one go
+    arr = np.full((n, C), INF, dtype=np.int64)  # arrival of each chunk at each chip
+    if reduction is None:
+        arr[owners_a, np.arange(C)] = 0 if release is None else np.asarray(release, dtype=np.int64)
     parent = np.full((C, n), -1, dtype=np.int64)
     is_target = np.zeros(n, dtype=bool)
     is_target[targets] = True
     remaining = int(is_target.sum()) * C - int(is_target[owners_a].sum())
     reps = np.ones(C, dtype=np.int64)
-    far = net.dist[owners_a].astype(np.int64)  # (C, n)
-    # alt[c, v]: links into v from chips that hold (or will hold) chunk c
-    alt = np.zeros((C, n), dtype=np.int64)
+    far = np.ascontiguousarray(net.dist[owners_a].T.astype(np.int64))  # (n, C)
+    # prio[v, c]: the broadcast priority of bringing chunk c to chip v (least first): fewer chips holding c,
+    # then fewer links into v from chips that hold (or will hold) c, then farther from c's owner
+    big = np.int64(1 << 20)
+    prio = big - PRIO_FAR * far
     for c, ow in enumerate(owners):
-        alt[c, net.dst[net.out_ptr[ow]:net.out_ptr[ow + 1]]] += 1
+        np.add.at(prio, (net.dst[net.out_ptr[ow]:net.out_ptr[ow + 1]], c), PRIO_ALT)
     pattern = Pattern()
-    if remaining == 0:
+    if remaining == 0 and (reduction is None or reduction.left == 0):
         return pattern, parent
     dur_l = [vec * s for s in net.ser_l]
     min_step = int((net.ser * vec + net.lat).min())
@@ -363,55 +476,109 @@ def tree_greedy(net: Net, sym: Symmetry, owners: list[int], vec: int, targets: l
     # relays (non-target chips) are only used on the way to targets
     allowed = [None] * O
     for o in range(O):
-        ok = np.broadcast_to(True, (C, len(members[o])))
+        ok = np.broadcast_to(True, (len(members[o]), C))
         if minimal_only:
-            ok = far[:, mv[o]] == far[:, mu[o]] + 1
+            ok = far[mv[o]] == far[mu[o]] + 1
         if not is_target.all():
             # a relay is worth reaching only if it lies on some shortest path to a target: keep it simple,
             # allow it when it is not farther from the owner than the farthest target
-            ok = ok & (is_target[mv[o]][None, :] | (far[:, mv[o]] < far[:, targets].max(axis=1)[:, None]))
+            ok = ok & (is_target[mv[o]][:, None] | (far[mv[o]] < far[targets].max(axis=0)[None, :]))
         allowed[o] = None if ok is True or (isinstance(ok, np.ndarray) and ok.all()) else np.ascontiguousarray(ok)
+    # one live heap entry per orbit: next_at[o]; free_at[o] = the end of its last hop
     heap = [(0, o) for o in range(O)]
     heapq.heapify(heap)
-    big = np.int64(1 << 20)
+    next_at = [0] * O
+    free_at = [0] * O
+
+    def wake(o: int, t: int) -> None:
+        t = max(t, free_at[o])
+        if t < next_at[o]:
+            next_at[o] = t
+            heapq.heappush(heap, (t, o))
+
+    out_orbits = [sorted({int(sym.orbit[l]) for l in net.out_l[ow]}) for ow in owners] if reduction else []
     last_progress = 0
-    while remaining > 0 and heap:
+    while (remaining > 0 or (reduction is not None and reduction.left > 0)) and heap:
         t, o = heapq.heappop(heap)
+        if t != next_at[o]:
+            continue  # superseded by an earlier wake-up
         U, V = mu[o], mv[o]
-        A = arr[:, U]
-        B = arr[:, V]
+        A = arr[U]
+        B = arr[V]
         lacking = B >= INF
         if allowed[o] is not None:
             lacking &= allowed[o]
         ok = lacking & (A <= t)
-        if ok.any():
-            key = reps[:, None] * big + PRIO_ALT * alt[:, V] - PRIO_FAR * far[:, V]
-            key = np.where(ok, key, INF)
-            flat = int(np.argmin(key))
+        down = bool(ok.any())
+        up = reduction is not None and reduction.best(o, t) is not None
+        if up and down:
+            down = int(reps[ok.any(axis=0)].min()) <= ramp
+        if down:
+            key = np.where(ok, prio[V], INF)
+            flat = int(np.argmin(key.T))  # ties: the lowest chunk, then the lowest link
             c, m = divmod(flat, len(U))
             lid = int(members[o][m])
             v = net.dst_l[lid]
             e = t + dur_l[lid]
             a = e + net.lat_l[lid]
-            arr[c, v] = a
+            arr[v, c] = a
             parent[c, v] = net.src_l[lid]
-            np.add.at(alt[c], net.dst[net.out_ptr[v]:net.out_ptr[v + 1]], 1)
+            np.add.at(prio, (net.dst[net.out_ptr[v]:net.out_ptr[v + 1]], c), PRIO_ALT)
+            prio[:, c] += big
             reps[c] += 1
             if is_target[v]:
                 remaining -= 1
             pattern.add(lid, t, e, c)
-            last_progress = t
-            heapq.heappush(heap, (e, o))
+        elif up:
+            e, o_next, c = reduction.place(o, t)
+            if o_next >= 0:
+                wake(o_next, reduction.next_ready(o_next))
+            if c is not None:
+                arr[owners[c], c] = reduction.done[c]
+                for o2 in out_orbits[c]:
+                    wake(o2, int(reduction.done[c]))
         else:
             future = np.where(lacking & (A < INF), A, INF)
-            nxt = int(future.min())
+            nxt = min(int(future.min()), reduction.next_ready(o) if reduction is not None else INF)
             nt = min(nxt, t + min_step) if nxt < INF else t + min_step
-            if nxt >= INF and t - last_progress > 4 * min_step * (1 + net.n):
+            if nxt >= INF and t - last_progress > 4 * min_step * (1 + net.n) and \
+                    (reduction is None or reduction.left == 0):
                 continue  # this orbit can never help again
-            heapq.heappush(heap, (max(nt, t + 1), o))
-    if remaining > 0:
+            next_at[o] = max(nt, t + 1)
+            heapq.heappush(heap, (next_at[o], o))
+            continue
+        last_progress = t
+        free_at[o] = next_at[o] = e
+        heapq.heappush(heap, (e, o))
+    if remaining > 0 or (reduction is not None and reduction.left > 0):
         raise LockstepError("collective synthesis: some chips cannot be reached by the broadcast trees")
     return pattern, parent
+
+
+def subtree_chips(parent: np.ndarray, owners: np.ndarray, chunk: np.ndarray, child: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Hop i carries the partial sum of chip child[i]'s subtree of chunk
+    chunk[i]'s tree (parent[c, v]: v's parent, towards owners[c]; one hop
+    per (chunk, chip)). Returns the subtrees' chips as CSR: hop i's are
+    chips[ptr[i]:ptr[i+1]]."""
+    C, n = parent.shape
+    hop_of = np.full((C, n), -1, dtype=np.int64)
+    hop_of[chunk, child] = np.arange(len(chunk))
+    # every (chunk, chip) pair lies in the subtree of each hop on its path up to the owner
+    c_of, w_of = np.nonzero(hop_of >= 0)
+    anc = w_of.copy()
+    hs, ws = [], []
+    while len(anc):
+        hs.append(hop_of[c_of, anc])
+        ws.append(w_of)
+        anc = parent[c_of, anc]
+        more = anc != owners[c_of]
+        c_of, w_of, anc = c_of[more], w_of[more], anc[more]
+    h_all = np.concatenate(hs) if hs else np.zeros(0, dtype=np.int64)
+    order = np.argsort(h_all, kind="stable")
+    chips = (np.concatenate(ws) if ws else h_all)[order]
+    ptr = np.searchsorted(h_all[order], np.arange(len(chunk) + 1)).astype(np.int64)
+    return ptr, chips
 
 
 def reverse_pattern(net: Net, pattern: Pattern, parent: np.ndarray, owners: np.ndarray
@@ -435,24 +602,7 @@ def reverse_pattern(net: Net, pattern: Pattern, parent: np.ndarray, owners: np.n
     end = np.asarray(pattern.end, dtype=np.int64)
     pch = np.asarray(pattern.chunk, dtype=np.int64)
     arrive = end + net.lat[link]
-    v = net.dst[link]
-    C, n = parent.shape
-    hop_of = np.full((C, n), -1, dtype=np.int64)
-    hop_of[pch, v] = np.arange(len(link))
-    # every (chunk, chip) pair lies in the subtree of each hop on its path up to the owner
-    c_of, w_of = np.nonzero(hop_of >= 0)
-    anc = w_of.copy()
-    hs, ws = [], []
-    while len(anc):
-        hs.append(hop_of[c_of, anc])
-        ws.append(w_of)
-        anc = parent[c_of, anc]
-        more = anc != owners[c_of]
-        c_of, w_of, anc = c_of[more], w_of[more], anc[more]
-    h_all = np.concatenate(hs)
-    order = np.argsort(h_all, kind="stable")
-    chips = np.concatenate(ws)[order]
-    ptr = np.searchsorted(h_all[order], np.arange(len(link) + 1)).astype(np.int64)
+    ptr, chips = subtree_chips(parent, owners, pch, net.dst[link])
     T = int(arrive.max())
     rev = Pattern()
     new_start = T - arrive
@@ -854,7 +1004,7 @@ def link_key(net: Net, h: Hops) -> np.ndarray:
     return net.lookup(h.src, h.dst, h.port)
 
 
-def overlap_shift(net: Net, first: Hops, second: Hops, chunk_ready_first: np.ndarray | None = None) -> int:
+def overlap_shift(net: Net, first: Hops, second: Hops) -> int:
     """The smallest shift (from a few safe candidates) that lets `second` follow
     `first`: no link used by both at once, and every chunk's hops in `second`
     start after that chunk has landed at the end of `first` (chunk_ready)."""

@@ -19,11 +19,18 @@ its trees; for the tree algorithms the small symmetric pattern is turned
 around and then copied, not the expanded hops). all-reduce, for greedy and
 greedy-shortest, has its own chunking: chunks that hold the buffer with
 little padding, on a subgroup of the wiring's symmetry (not N equal pieces,
-which pad 1 MiB on 1024 chips by 25 %), summed up reversed tree_greedy trees
-and broadcast down the same trees, each chunk's broadcast as soon as its sum
-is done (algorithms/common.py, tree_all_reduce); its broadcast hops carry
-the full sum as `all_sources`. direct and ring: reduce-scatter then
-all-gather of N pieces, overlapped as far as links and chunks allow.
+which pad 1 MiB on 1024 chips by 25 %), summed up turned-around tree_greedy
+trees and broadcast; the broadcast hops carry the full sum as `all_sources`.
+greedy schedules sums and broadcasts as one link-centric list schedule,
+each chunk's broadcast as soon as its sum is done while later chunks are
+still being summed (common.pipelined_all_reduce), or, where that leaves
+links idle, mirrors an all-gather's timing (common.tree_all_reduce, which is
+all greedy-shortest does); for a buffer of a few vectors it gathers every
+chip's contribution everywhere instead (common.gather_all_reduce) or, on a
+Dragonfly, sums within groups, across global links and within groups again
+(hierarchical.py): algorithms/greedy.py, all_reduce. direct and ring:
+reduce-scatter then all-gather of N pieces, overlapped as far as links and
+chunks allow.
 On a Dragonfly the greedy all-to-all routes every piece over one global link
 and injects in an order that feeds every global link evenly (greedy.py).
 """
@@ -65,7 +72,7 @@ def _shortest_ag(job: Job) -> Plan:
 
 # The tree algorithms' all-reduce: their own chunking, not the all-gather's N pieces.
 _TREE_AR = {
-    _greedy_ag: lambda job: tree_all_reduce(job, minimal_only=False),
+    _greedy_ag: greedy.all_reduce,
     _shortest_ag: lambda job: tree_all_reduce(job, minimal_only=True),
 }
 

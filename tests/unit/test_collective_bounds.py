@@ -56,6 +56,7 @@ def test_fc4_by_hand():
         "injection": hops(6),   # 2(N-1)Q = 72 vectors over 12 links
         "ejection": hops(4),    # Q = 12 in over 3 links
         "bisection": hops(3),   # Q = 12 each way over 4 links
+        "ramp": hops(6),        # one hop apart, first sends and last receipts can share every cycle
         "latency": SER + LAT,
     }
     assert lower_bounds("all-to-all", s, m) == {
@@ -309,3 +310,49 @@ def test_ramp_never_exceeds_many_schedules(topology):
                     check_schedule(schedule, system)
                     ramp = lower_bounds(kind, system, nbytes, schedule.participants)["ramp"]
                     assert ramp <= schedule.cycles, (kind, nbytes, participants, algorithm, ramp, schedule.cycles)
+
+
+# -- the all-reduce's ramp: first sends early, last receipts late ---------------------------------
+
+
+def test_all_reduce_ramp_by_hand():
+    # ring:8, 8 vectors: 2 x 7 x 8 = 112 vectors over 16 links, 7 a link. Every chip is 4 hops from the
+    # farthest, so a chip's first sends start by T - 4 x 527 and its last receipts start from 3 x 527:
+    # each window of a link holds floor((T - 2031) / 77) vectors until they meet; 4 + 4 >= 7 first at T = 2339
+    ring = load_system("ring:8")
+    b = lower_bounds("all-reduce", ring, 8 * VB)
+    assert b["ramp"] == 2031 + 4 * SER == 2339
+    assert binding(b) == ("ramp", 2339)  # above the latency bound (2108) and the capacity lemma (989)
+    # torus 32x32, 1 MiB: 2 x 1023 x 820 vectors over 4096 links = 409.6 a link; each window holds
+    # floor((T - 16787) / 77) (32 hops to the farthest chip), 2 x 205 >= 409.6 first at T = 16787 + 205 x 77
+    torus = lower_bounds("all-reduce", load_system("torus:32x32"), 1 << 20)
+    assert (torus["injection"], torus["ramp"]) == (hops(410), 16787 + 205 * SER)
+    # one hop apart the windows always overlap: the ramp is the capacity lemma's bound
+    fc = lower_bounds("all-reduce", load_system("fc:5"), 40 * VB)
+    assert fc["ramp"] == fc["injection"]
+    assert lower_bounds("all-reduce", slow_global_dragonfly(), 8 * VB)["ramp"] == 0  # mixed links: not computed
+
+
+ALL_REDUCE_SYSTEMS = ("ring:8", "ring:7", "torus:4x4", "torus:3x5", "fc:6", "dragonfly:a=2,h=1,g=3",
+                      "dragonfly:a=4,h=2,g=3", "torus:4x4/fail=0-1", "ring:7/failchip=3")
+
+
+@pytest.mark.parametrize("topology", ALL_REDUCE_SYSTEMS)
+def test_all_reduce_ramp_never_exceeds_many_schedules(topology):
+    """The all-reduce ramp against every algorithm's schedule (summed up trees, gathered,
+    ring, direct), from a fraction of a vector to many vectors a chip, whole systems and subsets."""
+    synth = pytest.importorskip("compiler.collectives.synthesize")
+    system = load_system(topology)
+    alive = list(system.alive_chips())
+    rng = np.random.default_rng(11)
+    subsets = [None, sorted(rng.choice(alive, size=max(2, len(alive) // 2), replace=False).tolist())]
+    for nbytes in (VB // 3, VB, 8 * VB, 2 * VB * len(alive) + 5):
+        for participants in subsets:
+            for algorithm in synth.ALGORITHMS:
+                try:
+                    schedule = synth.synthesize("all-reduce", system, nbytes, participants, algorithm=algorithm)
+                except LockstepError:
+                    continue  # the algorithm does not apply here
+                check_schedule(schedule, system)
+                ramp = lower_bounds("all-reduce", system, nbytes, schedule.participants)["ramp"]
+                assert ramp <= schedule.cycles, (nbytes, participants, algorithm, ramp, schedule.cycles)

@@ -151,7 +151,10 @@ def test_tree_all_reduce_pads_little_and_checks(spec, nbytes):
         assert schedule.chunk_count * schedule.chunk_bytes >= nbytes
         n = len(schedule.participants)
         assert schedule.chunk_count * (schedule.chunk_bytes // system.vector_bytes) <= n * -(-q // n)
-        assert schedule.hops.all_sources.any()
+        if schedule.notes.get("gathered"):  # every hop carries one rank's contribution
+            assert not schedule.hops.all_sources.any() and (np.diff(schedule.hops.sources_ptr) == 1).all()
+        else:  # summed up trees: the broadcast hops carry the full sum
+            assert schedule.hops.all_sources.any()
         bound = max(lower_bounds("all-reduce", system, nbytes, participants).values())
         assert schedule.cycles >= bound
         # never worse than reduce-scatter + all-gather of N padded pieces
@@ -233,3 +236,54 @@ def test_one_global_paths_use_each_global_link_once():
         assert net.src_l[path[0]] == s and net.dst_l[path[-1]] == d
         assert sum(heavy[l] for l in path) == (s // 4 != d // 4)
         assert all(net.dst_l[x] == net.src_l[y] for x, y in zip(path, path[1:]))
+
+
+# -- all-reduce: pipelined sums and broadcasts; gathering for a few vectors ------------------------
+
+
+@pytest.mark.parametrize("spec,nbytes", [("dragonfly:a=4,h=2,g=9", 40 * 1280), ("torus:4x4", 200 * 1280),
+                                         ("torus:4x4/fail=0-1", 30 * 1280)])
+def test_pipelined_all_reduce_broadcasts_while_summing(spec, nbytes):
+    from compiler.collectives.algorithms.common import Job, pipelined_all_reduce
+    from compiler.collectives.schedule import CollectiveSchedule
+
+    system = load_system(spec)
+    job = Job("all-reduce", system, Net(system), list(system.alive_chips()), nbytes)
+    plan = pipelined_all_reduce(job)
+    schedule = CollectiveSchedule("all-reduce", tuple(job.participants), nbytes, plan.chunk_count,
+                                  plan.chunk_vectors * system.vector_bytes, plan.hops, "pipelined")
+    check_schedule(schedule, system)
+    _replay(schedule, system)
+    h = plan.hops
+    assert schedule.cycles >= max(lower_bounds("all-reduce", system, nbytes).values())
+    # the first broadcast hop leaves before the last partial sum has landed: the phases overlap
+    assert h.start[h.all_sources].min() < h.arrive[~h.all_sources].max()
+
+
+@pytest.mark.parametrize("spec", ["fc:8", "torus:4x4", "ring:6", "torus:8x8"])
+def test_one_vector_all_reduce_by_gathering_meets_the_latency_bound(spec):
+    system = load_system(spec)
+    schedule = synthesize("all-reduce", system, system.vector_bytes)
+    check_schedule(schedule, system)
+    assert schedule.notes.get("gathered")
+    assert schedule.cycles == lower_bounds("all-reduce", system, system.vector_bytes)["latency"]
+
+
+@pytest.mark.parametrize("spec", ["dragonfly:a=4,h=2,g=9", "dragonfly:a=4,h=1,g=5"])
+def test_dragonfly_all_reduce_of_a_few_vectors_takes_three_hops(spec):
+    from compiler.collectives.algorithms import hierarchical
+    from compiler.collectives.algorithms.common import Job
+
+    system = load_system(spec)
+    for vectors in (1, 3):
+        nbytes = vectors * system.vector_bytes
+        schedule = synthesize("all-reduce", system, nbytes)
+        check_schedule(schedule, system)
+        _replay(schedule, system)
+        assert schedule.notes.get("hierarchical")
+        # local, global, local: the diameter, the vectors following each other one slot (77 cycles) apart
+        assert schedule.cycles == lower_bounds("all-reduce", system, nbytes)["latency"] + (vectors - 1) * 77
+    broken = load_system(spec + "/fail=0-1")
+    job = Job("all-reduce", broken, Net(broken), list(broken.alive_chips()), system.vector_bytes)
+    assert not hierarchical.applies(job) and hierarchical.all_reduce(job) is None
+    check_schedule(synthesize("all-reduce", broken, system.vector_bytes), broken)

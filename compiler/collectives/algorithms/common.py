@@ -119,25 +119,33 @@ def reversed_trees(job: Job, trees: Trees) -> tuple[engine.Pattern, np.ndarray, 
     if got is None:
         return None
     rev, ptr, chips = got
-    perms = trees.sym.perms
+    return subtree_sources(job, trees.sym, rev, ptr, chips)
+
+
+def subtree_sources(job: Job, sym: Symmetry, pattern: engine.Pattern, ptr: np.ndarray, chips: np.ndarray
+                    ) -> tuple[engine.Pattern, np.ndarray, np.ndarray]:
+    """Pattern hop i carries the partial sum of chips[ptr[i]:ptr[i+1]] (pattern
+    coordinates): the sources CSR of its copies by the group (copy g of pattern
+    hop p is hop g * len(pattern) + p), in ranks. Hops that carry relay chips
+    only are dropped from the pattern."""
+    perms = sym.perms
     ranks = job.rank_of[perms[:, chips]]  # (G, entries)
     if (ranks < 0).any():
         # relay chips carry no contribution; only without a symmetry (G == 1) can there be any
         assert len(perms) == 1, "a symmetric schedule has every chip taking part"
         keep = ranks[0] >= 0
         hop = np.searchsorted(ptr, np.arange(len(chips)), side="right") - 1
-        counts = np.bincount(hop[keep], minlength=len(rev))
+        counts = np.bincount(hop[keep], minlength=len(pattern))
         live = counts > 0
         ranks = ranks[:, keep]
         ptr = np.concatenate([[0], np.cumsum(counts[live])]).astype(np.int64)
-        sel = np.flatnonzero(live).tolist()
         kept = engine.Pattern()
-        for i in sel:
-            kept.add(rev.link[i], rev.start[i], rev.end[i], rev.chunk[i])
-        rev = kept
+        for i in np.flatnonzero(live).tolist():
+            kept.add(pattern.link[i], pattern.start[i], pattern.end[i], pattern.chunk[i])
+        pattern = kept
     G, S = ranks.shape
     sptr = np.concatenate([(ptr[:-1][None, :] + S * np.arange(G, dtype=np.int64)[:, None]).ravel(), [G * S]])
-    return rev, sptr, ranks.ravel()
+    return pattern, sptr, ranks.ravel()
 
 
 def reduce_scatter_from(job: Job, ag: Plan) -> Plan | None:
@@ -312,3 +320,135 @@ def tree_all_reduce(job: Job, minimal_only: bool) -> Plan | None:
     return Plan(hops, m * sym.size, vec, {"pattern_hops": 2 * size, "symmetry": sym.size, "subgroup_strides": strides,
                                           "release_spread_hops": spread,
                                           "padding": m * sym.size * vec / max(1, math.ceil(job.nbytes / job.vb)) - 1})
+
+
+# pipelined_all_reduce: (release spread of the trees' all-gather in hops, rank weight) pairs tried, best kept
+AR_PIPELINE_TRIES = ((0, 0.5), (0, 0.1), (6, 0.4), (6, 0.1))
+# A fresh sum's broadcast goes before reduction hops while at most N / AR_RAMP_SHARE chips hold it.
+AR_RAMP_SHARE = 10
+# pipelined_all_reduce stops trying once within this factor of the mean orbit load plus a hop latency.
+AR_GOOD_ENOUGH = 1.015
+
+
+def pipelined_all_reduce(job: Job) -> Plan | None:
+    """All-reduce as one link-centric schedule of reduction and broadcast
+    (engine.tree_greedy with an engine.Reduction): the sums flow up the trees
+    of a tree_greedy all-gather turned around, chunk after chunk, and each
+    chunk's broadcast starts as soon as its sum is complete, on the same
+    orbit calendars, while later chunks are still being summed. Chunked as
+    tree_all_reduce (all_reduce_chunkings' first pick).
+
+    Two knobs change the schedule in ways no cheap estimate predicts, so the
+    pairs in AR_PIPELINE_TRIES are all scheduled and the quickest kept: the
+    release spread of the all-gather whose trees are used (staggered chunks
+    give shallower trees, a dense start better balanced ones) and the weight
+    of the chunk order against the depth in the reduction's priority (chunks
+    in order let broadcasts start early; depth first sums everything sooner,
+    which a big torus needs: there every sum takes half the schedule, see
+    tree_all_reduce). A try whose schedule keeps every orbit busy nearly
+    all the time (AR_GOOD_ENOUGH) ends the search; `packed` in the notes
+    says whether the kept one does. Dragonfly a=16, h=4, g=65, 1 MiB: 7445
+    cycles against 8629 for tree_all_reduce (there the schedule is within
+    a hop latency of its busiest link orbit: what is left is padding, 3 %,
+    and uneven orbit loads, 1.3 %); torus 16x16: 32316 against 33346.
+    None if a link of the trees has no like twin."""
+    net = job.net
+    strides, _h, m, vec = all_reduce_chunkings(job)[0]
+    sym = job.sym if strides is None else engine.subgroup(net, job.sym, strides)
+    reps = list(sym.reps)
+    R = len(reps)
+    owners = [reps[i % R] for i in range(m)] if m >= R else [reps[(i * R) // m] for i in range(m)]
+    owners_a = np.asarray(owners, dtype=np.int64)
+    G = sym.size
+    hop = int((net.ser + net.lat).min()) if len(net) else 0
+    ramp = max(1, job.N // AR_RAMP_SHARE)
+    gathers: dict[int, tuple[engine.Pattern, np.ndarray]] = {}
+    best = None
+    tried = {}
+    for spread, weight in AR_PIPELINE_TRIES[:1] if m == 1 else AR_PIPELINE_TRIES:  # one chunk: nothing to order
+        if spread not in gathers:
+            release = _release(m, spread * (hop + (vec - 1) * int(net.ser.min())))
+            gathers[spread] = engine.tree_greedy(net, sym, owners, vec, job.participants, release=release)
+        ag, ag_parent = gathers[spread]
+        try:
+            red = engine.Reduction(net, sym, ag, owners, job.participants, vec, weight)
+        except ValueError:
+            return None  # a link without a like twin: the trees cannot be turned around
+        down, _ = engine.tree_greedy(net, sym, owners, vec, job.participants, reduction=red, ramp=ramp)
+        span = max(_span(net, red.pattern), _span(net, down))
+        tried[f"{spread},{weight}"] = span
+        busy = sum(e - s for p in (red.pattern, down) for s, e in zip(p.start, p.end))
+        packed = span <= AR_GOOD_ENOUGH * (busy / max(1, sym.n_orbits) + int(net.lat.min()))
+        if best is None or span < best[0]:
+            best = (span, red, down, ag_parent, spread, weight, packed)
+        if packed:
+            break  # no orbit idles much: other trees cannot gain enough
+    span, red, down, ag_parent, spread, weight, packed = best
+    ptr, chips = engine.subtree_chips(ag_parent, owners_a, np.asarray(red.pattern.chunk, dtype=np.int64),
+                                      np.asarray(red.child, dtype=np.int64))
+    up, sptr, sidx = subtree_sources(job, sym, red.pattern, ptr, chips)
+
+    def chunk_of(perms, pch):
+        return pch[None, :] * G + np.arange(len(perms), dtype=np.int64)[:, None]
+
+    hops = engine.concat_hops([engine.expand(net, sym, up, chunk_of, lambda perms, pch: (sptr, sidx)),
+                               engine.expand(net, sym, down, chunk_of, lambda perms, pch: None)])
+    return Plan(hops, m * G, vec, {"pattern_hops": len(up) + len(down), "symmetry": G, "subgroup_strides": strides,
+                                   "release_spread_hops": spread, "rank_weight": weight, "tried": tried,
+                                   "packed": packed,
+                                   "padding": m * G * vec / max(1, math.ceil(job.nbytes / job.vb)) - 1})
+
+
+def gather_all_reduce(job: Job) -> Plan:
+    """All-reduce by gathering: every chip's whole contribution is broadcast
+    to every other chip (tree_greedy trees, copied by the symmetry) and each
+    chip adds up what it receives. N / 2 times the traffic of reduction and
+    broadcast trees, but no sum waits for a reduction to cross the network
+    before its broadcast crosses it again: for a buffer of a few vectors that
+    is the quicker (fc:8, one vector: 527 cycles, the latency bound, against
+    1054; torus 8x8: 4216, again the bound)."""
+    net, sym, N = job.net, job.sym, job.N
+    total = max(1, math.ceil(job.nbytes / job.vb))
+    k, vec = job.split(total, max(1, TREE_BUDGET // max(1, len(sym.reps) * (N - 1))))
+    owners = [r for r in sym.reps for _ in range(k)]
+    pattern, _ = engine.tree_greedy(net, sym, owners, vec, job.participants)
+    owners_a = np.asarray(owners, dtype=np.int64)
+    rank_of = job.rank_of
+
+    def owner_rank(perms, pch):
+        return rank_of[perms[:, owners_a[pch]]]
+
+    def chunk_of(perms, pch):
+        return np.broadcast_to(pch % k, (len(perms), len(pch)))
+
+    hops = engine.expand(net, sym, pattern, chunk_of, lambda perms, pch: engine.single_sources(owner_rank, perms, pch))
+    return Plan(hops, k, vec, {"pattern_hops": len(pattern), "symmetry": sym.size, "gathered": True})
+
+
+def sum_then_broadcast_floor(job: Job) -> int:
+    """The least cycles of any all-reduce that sums each chunk at one chip
+    and broadcasts it from there (pipelined_all_reduce, tree_all_reduce): the
+    sum needs the farthest chip's contribution and the broadcast reaches the
+    farthest chip, each at least ecc(owner) hops of one vector, ser + lat."""
+    net = job.net
+    if job.N < 2 or not len(net):
+        return 0
+    parts = np.asarray(job.participants, dtype=np.int64)
+    d = net.dist[np.ix_(parts, parts)]
+    radius = int(np.minimum(d.max(axis=0), d.max(axis=1)).min())
+    return 2 * radius * int((net.ser + net.lat).min())
+
+
+def gather_is_promising(job: Job) -> bool:
+    """Could gathering (every chip receives N - 1 whole buffers) beat summing
+    up trees and broadcasting down them (the network crossed twice)? Yes when
+    a chip's share of the gathered data, spread over its links in, takes
+    less than twice crossing the network's diameter."""
+    net, N = job.net, job.N
+    if N < 2 or not len(net):
+        return False
+    parts = np.asarray(job.participants, dtype=np.int64)
+    diameter = int(net.dist[np.ix_(parts, parts)].max())
+    links_in = max(1, int(np.bincount(net.dst, minlength=net.n)[parts].min()))
+    total = max(1, math.ceil(job.nbytes / job.vb))
+    return (N - 1) * total * int(net.ser.max()) / links_in < 2 * diameter * int((net.ser + net.lat).min())
