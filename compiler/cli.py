@@ -14,6 +14,7 @@ import numpy as np
 from compiler.dumps import PassDumper
 from compiler.errors import LockstepError
 from compiler.pipeline import CompileOptions, compile_model, write_program
+from compiler.quantize import WEIGHTS
 from passes.partition import STRATEGIES
 
 REL_TOLERANCE = 1e-4
@@ -33,9 +34,17 @@ def add_system_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--system", help="a preset (single, node8, ring8, torus4x4) or a system TOML file")
     parser.add_argument("--chips", type=int, help="how many chips to compile for")
     parser.add_argument("--topology", help="fc, ring, torus, or explicit: fc:8, ring:4, torus:4x4")
-    parser.add_argument("--strategy", default="tensor", choices=STRATEGIES, help="how to partition (default tensor)")
+    parser.add_argument("--strategy", default="auto", choices=STRATEGIES,
+                        help="how to partition (default auto: the fastest by the cost model, reason in the report)")
+    parser.add_argument("--group", type=int, default=8,
+                        help="chips per tensor-parallel group under --strategy hybrid (default 8, a node)")
+    parser.add_argument("--weights", default="fp32", choices=WEIGHTS,
+                        help="int8: weight-only int8 quantization, per-output-channel scales (default fp32)")
     parser.add_argument("--shape", action="append", default=[], metavar="NAME=DIMS",
                         help="fix an input's dynamic dimensions, e.g. --shape input=1,784")
+    parser.add_argument("--shape-only", action="store_true",
+                        help="ignore the weights' values (as when their external data is absent): "
+                             "the program can be timed, not run with numbers")
     parser.add_argument("--print-ir-after-all", action="store_true", help="print the IR after every pass")
     parser.add_argument("--print-ir-after", action="append", default=[], metavar="PASS",
                         help="print the IR after PASS (repeatable)")
@@ -45,7 +54,8 @@ def add_system_options(parser: argparse.ArgumentParser) -> None:
 
 def options_of(args: argparse.Namespace) -> CompileOptions:
     return CompileOptions(args.system, args.chips, args.topology, args.strategy,
-                          dict(parse_shape(s) for s in args.shape))
+                          dict(parse_shape(s) for s in args.shape), args.shape_only, args.group,
+                          weights=args.weights)
 
 
 def dumper_of(args: argparse.Namespace) -> PassDumper | None:
@@ -64,6 +74,8 @@ def cmd_compile(args: argparse.Namespace) -> int:
         r = compiled.report
         print(f"compiled {args.model} for {r['chips']} chip(s) ({r['strategy']}) into {args.output}: "
               f"{r['cycles']} cycles = {r['latency_us']:.3f} us, efficiency {r['efficiency']:.2f}")
+        if "partition_reason" in r:
+            print(f"partition: {r['partition_reason']}")
     return 0
 
 
@@ -150,7 +162,7 @@ def test_data_inputs(directory: Path, names: list[str]) -> dict[str, np.ndarray]
     return {(name or names[i]): array for i, (name, array) in enumerate(tensors)}  # the stored element types
 
 
-def reference_outputs(model: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def reference_outputs(model: str | bytes, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     import onnxruntime
 
     session = onnxruntime.InferenceSession(model, providers=["CPUExecutionProvider"])
@@ -174,6 +186,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from runtime import Program, run
 
     target = Path(args.target)
+    if args.check and args.timing_only:
+        raise LockstepError("--check compares numbers, which --timing-only does not compute")
     if not target.exists():
         raise LockstepError(f"'{target}' does not exist")
     with tempfile.TemporaryDirectory() as scratch:
@@ -186,9 +200,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         report = json.loads((directory / "report.json").read_text())
         model = model or report.get("model")
         program = Program.load(directory)
-        dtypes = input_dtypes(model)
-        inputs = load_inputs(args.inputs, program.inputs, dtypes)
-        result = run(program, machine_inputs(inputs, dtypes))
+        if args.timing_only:
+            inputs, result = {}, run(program, {}, timing_only=True)
+        else:
+            dtypes = input_dtypes(model)
+            inputs = load_inputs(args.inputs, program.inputs, dtypes)
+            result = run(program, machine_inputs(inputs, dtypes))
     if args.outputs:
         np.savez(args.outputs, **result.outputs)
     summary = {
@@ -203,7 +220,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     }
     summary["ok"] = summary["cycles_predicted"] == summary["cycles_measured"]
     if args.check:
-        expected = expected_outputs(args.inputs, model, inputs)
+        expected = expected_outputs(args.inputs, model, inputs, report.get("quantized_matmuls"))
         abs_err, rel_err = compare(result.outputs, expected)
         summary.update(max_abs_error=abs_err, max_rel_error=rel_err)
         summary["ok"] = summary["ok"] and rel_err <= REL_TOLERANCE
@@ -214,13 +231,22 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0 if summary["ok"] else 1
 
 
-def expected_outputs(inputs_source: str | None, model: str | None, inputs: dict[str, np.ndarray]):
-    if inputs_source and Path(inputs_source).is_dir():
+def expected_outputs(inputs_source: str | None, model: str | None, inputs: dict[str, np.ndarray],
+                     quantized: list[str] | None = None):
+    """The reference outputs; for an int8 program (`quantized`: its int8 matmuls' nodes), onnxruntime's
+    on the model with the same dequantized weights (compiler/quantize.py), never stored fp32 outputs."""
+    if quantized is None and inputs_source and Path(inputs_source).is_dir():
         stored = read_tensors(Path(inputs_source), "output")
         if stored:
             return dict(stored)
     if not model or not Path(model).exists():
         raise LockstepError("--check needs the ONNX model (or output_N.pb files beside the inputs)")
+    if quantized is not None:
+        import onnx
+
+        from compiler.quantize import dequantized_model
+
+        return reference_outputs(dequantized_model(onnx.load(model), quantized).SerializeToString(), inputs)
     return reference_outputs(model, inputs)
 
 
@@ -239,6 +265,8 @@ def build_parser() -> argparse.ArgumentParser:
     run_cmd.add_argument("--inputs", help="FILE.npz keyed by input name, or an ONNX test_data_set directory")
     run_cmd.add_argument("--outputs", help="write the outputs to FILE.npz")
     run_cmd.add_argument("--check", action="store_true", help="compare with onnxruntime; exit 1 on a mismatch")
+    run_cmd.add_argument("--timing-only", action="store_true",
+                         help="check every timing promise and count cycles, compute no numbers (no inputs needed)")
     run_cmd.add_argument("--json", action="store_true", help="print the result as JSON")
     run_cmd.set_defaults(handler=cmd_run)
     from compiler.report import add_report_parser
@@ -249,6 +277,9 @@ def build_parser() -> argparse.ArgumentParser:
     from compiler.collective_cmd import add_arguments as add_collective_arguments
 
     add_collective_arguments(commands.add_parser("collective", help="synthesise, check and bound a collective's schedule"))
+    from compiler.models.cli import add_model_parser
+
+    add_model_parser(commands)
     return parser
 
 

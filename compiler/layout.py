@@ -125,15 +125,18 @@ def plan_moves(
 
 
 def lane_moves(s_vec: np.ndarray, s_lane: np.ndarray, d_vec: np.ndarray, d_lane: np.ndarray,
-               source: np.ndarray | None = None, period: int = 1) -> list[MoveGroup]:
+               source: np.ndarray | None = None, period: int = 1, part: np.ndarray | None = None) -> list[MoveGroup]:
     """Lane moves that put element e, lane s_lane[e] of vector s_vec[e] of tensor source[e]
     (0 when None), at lane d_lane[e] of destination vector d_vec[e]. Every destination element
     is written once; a destination vector's lanes that no element names end up zero.
-    `period` is the destination's vectors per row (see strided_runs)."""
+    `period` is the destination's vectors per row (see strided_runs). Segments of different
+    `part` numbers are grouped apart: a caller's hint that runs are regular within a part
+    (one window tap of an im2col) but interleave across parts."""
     n = len(s_vec)
     source = np.zeros(n, dtype=np.int64) if source is None else np.asarray(source)
+    part = np.zeros(n, dtype=np.int64) if part is None else np.asarray(part)
     order = np.lexsort((d_lane, d_vec))
-    s_vec, s_lane, d_vec, d_lane, source = (a[order] for a in (s_vec, s_lane, d_vec, d_lane, source))
+    s_vec, s_lane, d_vec, d_lane, source, part = (a[order] for a in (s_vec, s_lane, d_vec, d_lane, source, part))
     # a segment continues while both lanes advance by one inside the same vectors
     cont = np.zeros(n, dtype=bool)
     cont[1:] = (s_vec[1:] == s_vec[:-1]) & (d_vec[1:] == d_vec[:-1]) & (s_lane[1:] == s_lane[:-1] + 1) & (
@@ -142,17 +145,17 @@ def lane_moves(s_vec: np.ndarray, s_lane: np.ndarray, d_vec: np.ndarray, d_lane:
     starts = np.flatnonzero(~cont)
     widths = np.diff(np.append(starts, n))
     seg_dvec, seg_svec, seg_source = d_vec[starts], s_vec[starts], source[starts]
-    seg_slane, seg_dlane = s_lane[starts], d_lane[starts]
+    seg_slane, seg_dlane, seg_part = s_lane[starts], d_lane[starts], part[starts]
     first_of_vec = np.ones(len(starts), dtype=bool)
     first_of_vec[1:] = seg_dvec[1:] != seg_dvec[:-1]
     seg_order = np.arange(len(starts)) - np.maximum.accumulate(np.where(first_of_vec, np.arange(len(starts)), 0))
-    key = np.lexsort((seg_dvec, widths, seg_dlane, seg_slane, seg_source, seg_order))
+    key = np.lexsort((seg_dvec, widths, seg_dlane, seg_slane, seg_source, seg_part, seg_order))
     groups: list[MoveGroup] = []
-    pattern = np.stack([seg_order, seg_source, seg_slane, seg_dlane, widths])[:, key]
+    pattern = np.stack([seg_order, seg_part, seg_source, seg_slane, seg_dlane, widths])[:, key]
     boundaries = np.flatnonzero(np.any(pattern[:, 1:] != pattern[:, :-1], axis=0)) + 1
     for lo, hi in zip(np.r_[0, boundaries], np.r_[boundaries, len(key)]):
         idx = key[lo:hi]
-        o, k, sl, dl, w = (int(v) for v in pattern[:, lo])
+        o, _, k, sl, dl, w = (int(v) for v in pattern[:, lo])
         for run in strided_runs(seg_dvec[idx], seg_svec[idx], period):
             groups.append(MoveGroup(o, sl, dl, w, run, k))
     return groups
@@ -179,16 +182,19 @@ def broadcast_rows(src_shape: Sequence[int], dst_shape: Sequence[int]) -> np.nda
     return np.broadcast_to(index, tuple(dst_shape[:-1])).reshape(-1)
 
 
-def plan_gather(src: Layout, dst: Layout, source_of: np.ndarray) -> list[MoveGroup]:
+def plan_gather(src: Layout, dst: Layout, source_of: np.ndarray, part: np.ndarray | None = None) -> list[MoveGroup]:
     """Lane moves that fill element e of `dst` (row-major) with element source_of[e] of `src`
     (row-major; one source element may go to many places), or with 0 where source_of[e] < 0.
-    A destination vector that receives nothing is started by a width-0 move (all zeros)."""
+    A destination vector that receives nothing is started by a width-0 move (all zeros).
+    `part` (a number per element): see lane_moves."""
     lanes = src.lanes
     source_of = np.asarray(source_of).reshape(-1)
     target = np.flatnonzero(source_of >= 0)
     source = source_of[target]
     d_vec = (target // dst.width) * dst.vpr + (target % dst.width) // lanes
+    parts = None if part is None else np.asarray(part).reshape(-1)[target]
     groups = lane_moves((source // src.width) * src.vpr + (source % src.width) // lanes,
-                        (source % src.width) % lanes, d_vec, (target % dst.width) % lanes) if len(target) else []
+                        (source % src.width) % lanes, d_vec, (target % dst.width) % lanes,
+                        part=parts) if len(target) else []
     empty = np.setdiff1d(np.arange(dst.vectors), d_vec)
     return groups + [MoveGroup(0, 0, 0, 0, run) for run in runs(empty, np.zeros_like(empty))]

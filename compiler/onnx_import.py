@@ -5,8 +5,12 @@ carry `{tops.name = "<onnx name>"}`, initializers become `tops.constant`.
 Shape computations that exporters emit (Shape, Gather, Concat, Cast, ... on
 values whose shapes are static, and integer arithmetic) are evaluated here, so
 Reshape sees a constant target; Flatten, Squeeze and Unsqueeze become reshapes.
-Concat, Split, Slice and Gather of run-time values become tops.concat, tops.slice
-and tops.gather (Gather with constant indices only: see docs/architecture.md).
+Any other standard op whose inputs are all constants is evaluated too, by the onnx
+reference implementation, even without a converter (the Trilu of an exported causal
+mask). Concat, Split, Slice and Gather of run-time values become tops.concat, tops.slice
+and tops.gather (Gather with constant indices only: see docs/architecture.md); a
+sequence (SplitToSequence, torch.split unoptimised) is its tensors, read by SequenceAt
+at constant positions.
 Shapes must be static (an input's unknown dimensions are fixed with
 `shape_overrides`). The machine computes in float32 only, and `tops` tensors are
 f32: other element types are erased here, at the front end, into f32 tensors
@@ -39,7 +43,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import onnx
 from google.protobuf.message import DecodeError
-from onnx import AttributeProto, TensorProto, numpy_helper
+from onnx import AttributeProto, TensorProto, external_data_helper, numpy_helper
 from onnx.reference import ReferenceEvaluator
 from xdsl.builder import Builder
 from xdsl.dialects import func
@@ -116,6 +120,10 @@ class Importer:
     constants: dict[str, tuple[np.ndarray, str]] = field(default_factory=dict)
     # ONNX element type of every value shape inference typed (TensorProto.DataType)
     types: dict[str, int] = field(default_factory=dict)
+    # float initializers whose values are absent (shape-only): name -> shape
+    absent: dict[str, list[int]] = field(default_factory=dict)
+    # sequence values (SplitToSequence, ...) by name: the names of their tensors, in order
+    sequences: dict[str, list[str]] = field(default_factory=dict)
 
     def emit(self, op: Operation, node_name: str) -> SSAValue:
         op.location = NameLoc(StringAttr(node_name), NoneAttr())
@@ -125,6 +133,9 @@ class Importer:
     def value(self, name: str, user: str) -> SSAValue:
         """The float32 tensor named `name`; constants are materialised at their first use."""
         if name in self.values:
+            return self.values[name]
+        if name in self.absent:
+            self.values[name] = self.emit(tops.ConstantOp.absent(self.absent[name]), name)
             return self.values[name]
         if name not in self.constants:
             raise LockstepError(
@@ -154,6 +165,8 @@ class Importer:
         return self.types.get(name, TensorProto.FLOAT)
 
     def constant(self, name: str, user: str) -> np.ndarray:
+        if name in self.absent:
+            raise LockstepError(f"{user} needs the values of initializer '{name}', which are absent (a shape-only model)")
         if name not in self.constants:
             raise LockstepError(f"{user} needs a constant shape, but '{name}' is computed at run time")
         return self.constants[name][0]
@@ -256,8 +269,8 @@ def _reshape(imp: Importer, node: Node) -> list[SSAValue]:
     x = imp.value(node.proto.input[0], node.describe())
     request = imp.constant(node.proto.input[1], node.describe()).astype(np.int64).reshape(-1).tolist()
     shape = _reshape_target(node, tops.shape_of(x), request)
-    _not_empty(node, shape)
-    return [imp.emit(tops.ReshapeOp(x, shape), node.name)]
+    empty = _empty(imp, node, shape)
+    return [empty if empty is not None else imp.emit(tops.ReshapeOp(x, shape), node.name)]
 
 
 def _transpose(imp: Importer, node: Node) -> list[SSAValue]:
@@ -293,7 +306,7 @@ def _constant(imp: Importer, node: Node) -> None:
     imp.constants[node.proto.output[0]] = (array, node.name)
 
 
-def _evaluate(node: Node, arrays: Sequence[np.ndarray]) -> list[np.ndarray]:
+def _evaluate(node: Node, arrays: Sequence[np.ndarray]) -> list[np.ndarray | list[np.ndarray]]:
     """The outputs of one ONNX node on numpy arrays, by the onnx reference implementation."""
     feeds = {name: array for name, array in zip(node.proto.input, arrays) if name}
     # a bare NodeProto would run the newest version of the op: wrap it in a model of the opset
@@ -301,7 +314,16 @@ def _evaluate(node: Node, arrays: Sequence[np.ndarray]) -> list[np.ndarray]:
     graph = onnx.helper.make_graph([node.proto], "node", untyped(feeds), untyped(node.proto.output))
     model = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", node.opset)])
     outputs = iter(ReferenceEvaluator(model).run(None, feeds))
-    return [np.asarray(next(outputs)) if name else np.zeros(0) for name in node.proto.output]
+    return [_evaluated(node, next(outputs)) if name else np.zeros(0) for name in node.proto.output]
+
+
+def _evaluated(node: Node, output: object) -> np.ndarray | list[np.ndarray]:
+    """A reference evaluator output: a tensor, or a sequence as a list of tensors."""
+    if isinstance(output, list):
+        return [np.asarray(t) for t in output]
+    if isinstance(output, dict):
+        raise LockstepError(f"{node.describe()} produces a map; only tensors and sequences of tensors are supported")
+    return np.asarray(output)
 
 
 def _shape_of_input(imp: Importer, node: Node) -> tuple[int, ...]:
@@ -335,7 +357,10 @@ def _fold(imp: Importer, node: Node) -> None:
             )
         arrays.append(imp.constants[name][0] if name else None)
     for name, array in zip(node.proto.output, _evaluate(node, arrays)):
-        if name:
+        if isinstance(array, list):
+            imp.sequences[name] = [f"{name}[{i}]" for i in range(len(array))]
+            imp.constants.update({e: (a, node.name) for e, a in zip(imp.sequences[name], array)})
+        elif name:
             imp.constants[name] = (array, node.name)
 
 
@@ -516,6 +541,8 @@ def _reduce(imp: Importer, node: Node) -> list[SSAValue]:
         _float_only(imp, node)
     x = imp.value(node.proto.input[0], node.describe())
     shape = tops.shape_of(x)
+    if 0 in shape:
+        return [_reduce_empty(imp, node, shape)]
     if node.opset >= axes_input_from:
         name = node.proto.input[1] if len(node.proto.input) > 1 else ""
         axes = imp.constant(name, node.describe()).astype(np.int64).reshape(-1).tolist() if name else []
@@ -532,6 +559,16 @@ def _reduce(imp: Importer, node: Node) -> list[SSAValue]:
     if not shape:  # a scalar reduces to itself
         return [x]
     return [imp.emit(op(x, sorted(resolved), keepdims), node.name)]  # type: ignore[type-var]
+
+
+def _reduce_empty(imp: Importer, node: Node, shape: Sequence[int]) -> SSAValue:
+    """A reduction of a zero-size tensor is a constant, evaluated now by ONNX's reference:
+    every result element reduces an empty set to the identity of the reduction (0 for a sum,
+    the type's lowest value for a max: -inf, or False for booleans), or the result is empty."""
+    dtype = onnx.helper.tensor_dtype_to_np_dtype(imp.elem_type(node.proto.input[0]))
+    arrays = [np.zeros(shape, dtype)] + [imp.constant(n, node.describe()) if n else None for n in node.proto.input[1:]]
+    (result,) = _evaluate(node, arrays)
+    return imp.emit(tops.ConstantOp.from_array(machine_array(result, node.describe())), node.name)
 
 
 def _norm_axis(node: Node, rank: int) -> int:
@@ -576,7 +613,7 @@ def _rms_norm(imp: Importer, node: Node) -> list[SSAValue]:
 # ------------------------------------------------------------- data movement
 # Concat, Split, Slice and Gather (constant indices) of run-time values become tops.concat,
 # tops.slice and tops.gather with resolved (non-negative, clamped) parameters; on constants
-# they are evaluated. Zero-size results are rejected (the machine has no empty tensors).
+# they are evaluated. A zero-size result is a constant (it holds no numbers).
 
 
 def _all_constant(imp: Importer, node: Node) -> bool:
@@ -594,11 +631,12 @@ def _data_axis(node: Node, axis: int, rank: int) -> int:
     return resolved
 
 
-def _not_empty(node: Node, shape: Sequence[int]) -> None:
-    if 0 in shape:
-        raise LockstepError(
-            f"{node.describe()} produces an empty tensor ({tops.fmt(shape)}); zero-size tensors are not supported"
-        )
+def _empty(imp: Importer, node: Node, shape: Sequence[int]) -> SSAValue | None:
+    """A zero-size result as a constant (None for any other shape): it holds no numbers, so
+    nothing is computed or moved, whatever the operands."""
+    if 0 not in shape:
+        return None
+    return imp.emit(tops.ConstantOp.from_array(np.zeros(shape, np.float32)), node.name)
 
 
 def _concat(imp: Importer, node: Node) -> list[SSAValue] | None:
@@ -612,7 +650,8 @@ def _concat(imp: Importer, node: Node) -> list[SSAValue] | None:
     shape = tops.concat_shape(shapes, axis)
     if isinstance(shape, str):
         raise LockstepError(f"{node.describe()}: {shape}")
-    _not_empty(node, shape)
+    if (empty := _empty(imp, node, shape)) is not None:
+        return [empty]
     kept = [v for v in values if tops.shape_of(v)[axis]]  # ONNX allows empty operands
     if len(kept) == 1:
         return [kept[0]]
@@ -650,7 +689,8 @@ def _slice(imp: Importer, node: Node) -> list[SSAValue] | None:
             raise LockstepError(f"{node.describe()}: a step of 0 is invalid")
         taken = range(*slice(start, end, stride).indices(shape[axis]))  # ONNX clamps like Python
         first[axis], step[axis], out[axis] = (taken.start if len(taken) else 0), stride, len(taken)
-    _not_empty(node, out)
+    if (empty := _empty(imp, node, out)) is not None:
+        return [empty]
     if out == list(shape) and all(s == 1 for s in step):
         return [x]
     return [imp.emit(tops.SliceOp(x, first, step, out), node.name)]
@@ -682,16 +722,64 @@ def _split(imp: Importer, node: Node) -> list[SSAValue] | None:
     sizes = _split_sizes(imp, node, shape[axis], len(outputs))
     if len(sizes) != len(outputs) or sum(sizes) != shape[axis] or min(sizes) < 0:
         raise LockstepError(f"{node.describe()}: split {sizes} does not cut size {shape[axis]} into {len(outputs)} parts")
+    return _cut(imp, node, x, axis, sizes)
+
+
+def _cut(imp: Importer, node: Node, x: SSAValue, axis: int, sizes: Sequence[int]) -> list[SSAValue]:
+    """`x` cut along `axis` into consecutive parts of `sizes` (which add up to its size)."""
+    shape = tops.shape_of(x)
     results, offset = [], 0
     for size in sizes:
         out = [*shape[:axis], size, *shape[axis + 1 :]]
-        _not_empty(node, out)
         starts = [0] * len(shape)
         starts[axis] = offset
-        results.append(x if size == shape[axis] else
+        empty = _empty(imp, node, out)
+        results.append(empty if empty is not None else x if size == shape[axis] else
                        imp.emit(tops.SliceOp(x, starts, [1] * len(shape), out), node.name))
         offset += size
     return results
+
+
+def _split_to_sequence(imp: Importer, node: Node) -> None:
+    """SplitToSequence (torch.split before the exporter's optimiser): the parts as a sequence.
+    A scalar split is the size of every part but the last, a 1-D one the sizes; without
+    it the parts have size 1 and, unless keepdims, lose the axis."""
+    x = imp.value(node.proto.input[0], node.describe())
+    shape = tops.shape_of(x)
+    axis = _data_axis(node, int(node.attrs.get("axis", 0)), len(shape))  # type: ignore[arg-type]
+    name = node.proto.input[1] if len(node.proto.input) > 1 else ""
+    split = imp.constant(name, node.describe()).astype(np.int64) if name else np.ones((), np.int64)
+    if split.ndim == 0:
+        chunk = int(split)
+        if chunk <= 0:
+            raise LockstepError(f"{node.describe()}: split {chunk} is not a positive size")
+        sizes = [min(chunk, shape[axis] - start) for start in range(0, shape[axis], chunk)]
+    else:
+        sizes = split.tolist()
+        if sum(sizes) != shape[axis] or min(sizes, default=0) < 0:
+            raise LockstepError(f"{node.describe()}: split {sizes} does not cut size {shape[axis]}")
+    parts = _cut(imp, node, x, axis, sizes)
+    if not name and not int(node.attrs.get("keepdims", 1)):
+        squeezed = [*shape[:axis], *shape[axis + 1 :]]
+        parts = [imp.emit(tops.ReshapeOp(p, squeezed), node.name) for p in parts]
+    out = node.proto.output[0]
+    imp.sequences[out] = [f"{out}[{i}]" for i in range(len(parts))]
+    imp.values.update(zip(imp.sequences[out], parts))
+
+
+def _sequence_at(imp: Importer, node: Node) -> list[SSAValue] | None:
+    """SequenceAt with a constant position: that tensor of the sequence."""
+    sequence = imp.sequences.get(node.proto.input[0])
+    if sequence is None:
+        raise LockstepError(f"{node.describe()}: '{node.proto.input[0]}' is not a sequence the importer knows")
+    (position,) = _ints(imp, node, node.proto.input[1])
+    if not -len(sequence) <= position < len(sequence):
+        raise LockstepError(f"{node.describe()}: position {position} is out of range for {len(sequence)} tensors")
+    element = sequence[position]
+    if element in imp.constants and element not in imp.values:
+        imp.constants[node.proto.output[0]] = imp.constants[element]
+        return None
+    return [imp.values[element]]
 
 
 def _gather(imp: Importer, node: Node) -> list[SSAValue] | None:
@@ -707,8 +795,8 @@ def _gather(imp: Importer, node: Node) -> list[SSAValue] | None:
     index = np.where(index < 0, index + shape[axis], index)
     if index.size and (index.min() < 0 or index.max() >= shape[axis]):
         raise LockstepError(f"{node.describe()}: indices are out of range for size {shape[axis]} of axis {axis}")
-    _not_empty(node, tops.gather_shape(shape, axis, index.shape))
-    return [imp.emit(tops.GatherOp(x, axis, index), node.name)]
+    empty = _empty(imp, node, tops.gather_shape(shape, axis, index.shape))
+    return [empty if empty is not None else imp.emit(tops.GatherOp(x, axis, index), node.name)]
 
 
 _RUNTIME_GATHER = (
@@ -801,19 +889,17 @@ def _pool(imp: Importer, node: Node) -> list[SSAValue]:
     if len(node.proto.output) > 1 and node.proto.output[1]:
         raise LockstepError(f"{node.describe()}: the Indices output is not supported")
     x = imp.value(node.proto.input[0], node.describe())
-    rank = len(tops.shape_of(x))
     kernel = [int(k) for k in node.attrs.get("kernel_shape", [])]
-    x2 = _as_2d(imp, node, x)
-    strides, pads, dilations, kernel = _window_2d(*_window_attrs(node, tops.shape_of(x)[2:], kernel), kernel)
+    strides, pads, dilations = _window_attrs(node, tops.shape_of(x)[2:], kernel)
     ceil_mode = bool(node.attrs.get("ceil_mode", 0))
-    shape = tops.PoolOp.pool_shape(tops.shape_of(x2), kernel, strides, pads, dilations, ceil_mode)
+    shape = tops.PoolOp.pool_shape(tops.shape_of(x), kernel, strides, pads, dilations, ceil_mode)
     if isinstance(shape, str):
         raise LockstepError(f"{node.describe()}: {shape}")
     if node.proto.op_type == "MaxPool":
-        op: tops.PoolOp = tops.MaxPoolOp(x2, kernel, strides, pads, dilations, ceil_mode)
+        op: tops.PoolOp = tops.MaxPoolOp(x, kernel, strides, pads, dilations, ceil_mode)
     else:
-        op = tops.AvgPoolOp(x2, kernel, strides, pads, dilations, ceil_mode, bool(node.attrs.get("count_include_pad", 0)))
-    return [_back_from_2d(imp, node, imp.emit(op, node.name), rank)]
+        op = tops.AvgPoolOp(x, kernel, strides, pads, dilations, ceil_mode, bool(node.attrs.get("count_include_pad", 0)))
+    return [imp.emit(op, node.name)]
 
 
 def _global_pool(imp: Importer, node: Node) -> list[SSAValue]:
@@ -870,6 +956,8 @@ SHAPE_OPS: dict[str, Converter] = {
     # evaluated on constants, data movement on run-time values
     "Concat": _concat,
     "Split": _split,
+    "SplitToSequence": _split_to_sequence,
+    "SequenceAt": _sequence_at,
     "Slice": _slice,
     "Gather": _gather,
 }
@@ -938,22 +1026,48 @@ def _attributes(proto: onnx.NodeProto) -> dict[str, object]:
     }
 
 
+# ops whose outputs are constants whatever their inputs are: every shape is static
+_CONSTANT_OPS = frozenset({"Constant", "Shape", "Size"})
+# ops whose outputs are not a function of their inputs: never evaluated at import
+_RANDOM_OPS = frozenset({"RandomNormalLike", "RandomUniformLike", "Bernoulli", "Multinomial"})
+
+
+def _evaluable(proto: onnx.NodeProto, is_constant: Callable[[str], bool]) -> bool:
+    """Whether a node is evaluated at import whether or not lockstep has a converter for
+    its op (constant folding, e.g. the Trilu of a causal mask): a deterministic standard
+    op, without subgraphs (which may read outer values), whose inputs are all constants."""
+    names = [name for name in proto.input if name]
+    return (
+        proto.domain in ONNX_DOMAINS
+        and proto.op_type not in _RANDOM_OPS
+        and not any(a.type in (AttributeProto.GRAPH, AttributeProto.GRAPHS) for a in proto.attribute)
+        and bool(names)
+        and all(is_constant(name) for name in names)
+    )
+
+
 def _check_nodes(graph: onnx.GraphProto, inputs: set[str]) -> None:
-    """Reject unsupported ops, and run-time Reshape shapes before their int64 input is
-    reported as a mere element type problem."""
+    """Reject unsupported ops (unless they are evaluated on constants), and run-time Reshape
+    shapes before their int64 input is reported as a mere element type problem."""
+    constants = {t.name for t in graph.initializer}  # which values the importer will know
     for index, proto in enumerate(graph.node):
         name = _node_name(proto, index)
-        if proto.domain not in ONNX_DOMAINS or proto.op_type not in CONVERTERS:
-            op = proto.op_type if proto.domain in ONNX_DOMAINS else f"{proto.domain}.{proto.op_type}"
-            raise LockstepError(
-                f"node '{name}' (op {op}) is not supported; supported ops: {', '.join(sorted(CONVERTERS))}"
-            )
+        evaluable = _evaluable(proto, constants.__contains__)
+        if evaluable or (proto.domain in ONNX_DOMAINS and proto.op_type in _CONSTANT_OPS):
+            constants.update(proto.output)
+        if not evaluable and (proto.domain not in ONNX_DOMAINS or proto.op_type not in CONVERTERS):
+            raise _unsupported(name, proto)
         if proto.op_type == "Reshape" and len(proto.input) > 1 and proto.input[1] in inputs:
             raise LockstepError(
                 f"node '{name}' (op Reshape) needs a constant shape, but '{proto.input[1]}' is a graph input"
             )
         if proto.op_type == "Gather" and len(proto.input) > 1 and proto.input[1] in inputs:
             raise LockstepError(_RUNTIME_GATHER.format(node=f"node '{name}' (op Gather)", indices=proto.input[1]))
+
+
+def _unsupported(name: str, proto: onnx.NodeProto) -> LockstepError:
+    op = proto.op_type if proto.domain in ONNX_DOMAINS else f"{proto.domain}.{proto.op_type}"
+    return LockstepError(f"node '{name}' (op {op}) is not supported; supported ops: {', '.join(sorted(CONVERTERS))}")
 
 
 def _node_name(proto: onnx.NodeProto, index: int) -> str:
@@ -1015,11 +1129,30 @@ def _infer_shapes(model: onnx.ModelProto) -> onnx.ModelProto:
         raise LockstepError(f"ONNX shape inference rejected the model: {message}") from None
 
 
-def _initializer_array(tensor: onnx.TensorProto) -> np.ndarray:
+def _initializer_array(tensor: onnx.TensorProto, base_dir: str | None) -> np.ndarray:
     try:
+        if external_data_helper.uses_external_data(tensor):
+            external_data_helper.load_external_data_for_tensor(tensor, base_dir or ".")
         return numpy_helper.to_array(tensor)
-    except Exception as err:  # external data that is missing, unknown data types, ...
+    except Exception as err:  # external data that is unreadable, unknown data types, ...
         raise LockstepError(f"initializer '{tensor.name}' cannot be read: {err}") from None
+
+
+_FLOAT_TYPES = (TensorProto.FLOAT, TensorProto.DOUBLE, TensorProto.FLOAT16, TensorProto.BFLOAT16)
+
+
+def _is_absent(tensor: onnx.TensorProto, base_dir: str | None, shape_only: bool) -> bool:
+    """Whether a weight's values stay unknown: its external data file is not there, or the user
+    asked for a shape-only compile (then every float initializer of more than one element).
+    Integer initializers (shapes, indices) are always read: the compiler needs them."""
+    if tensor.data_type not in _FLOAT_TYPES:
+        return False
+    if shape_only:
+        return int(np.prod(tensor.dims)) > 1
+    if not external_data_helper.uses_external_data(tensor):
+        return False
+    location = {e.key: e.value for e in tensor.external_data}.get("location", "")
+    return not os.path.exists(os.path.join(base_dir or ".", location))
 
 
 def _opset(model: onnx.ModelProto) -> int:
@@ -1027,8 +1160,16 @@ def _opset(model: onnx.ModelProto) -> int:
     return versions[0] if versions else 1
 
 
-def import_proto(model: onnx.ModelProto, shape_overrides: dict[str, list[int]] | None = None) -> ModuleOp:
-    """The `tops` module of an ONNX model (which this modifies when it has shape overrides)."""
+def import_proto(
+    model: onnx.ModelProto,
+    shape_overrides: dict[str, list[int]] | None = None,
+    base_dir: str | None = None,
+    shape_only: bool = False,
+) -> ModuleOp:
+    """The `tops` module of an ONNX model (which this modifies when it has shape overrides).
+
+    External data is read relative to `base_dir`; weights whose data is not there (or every
+    float weight, with `shape_only`) become absent constants: the program can be timed, not run."""
     graph = model.graph
     initializers = {t.name: t for t in graph.initializer}
     inputs = [v for v in graph.input if v.name not in initializers]
@@ -1040,7 +1181,11 @@ def import_proto(model: onnx.ModelProto, shape_overrides: dict[str, list[int]] |
     block = Block(arg_types=[tops.tensor(s) for s in input_shapes])
     imp = Importer(Builder(InsertPoint.at_end(block)))
     imp.values.update({v.name: arg for v, arg in zip(inputs, block.args)})
-    imp.constants.update({name: (_initializer_array(t), name) for name, t in initializers.items()})
+    for name, t in initializers.items():
+        if _is_absent(t, base_dir, shape_only):
+            imp.absent[name] = list(t.dims)
+        else:
+            imp.constants[name] = (_initializer_array(t, base_dir), name)
     for info in (*graph.input, *graph.value_info, *graph.output):
         if info.type.HasField("tensor_type"):
             imp.types[info.name] = info.type.tensor_type.elem_type
@@ -1073,8 +1218,11 @@ def _integer_constants(imp: Importer, node: Node) -> bool:
 
 def _convert(imp: Importer, node: Node) -> list[SSAValue] | None:
     try:
-        if _integer_constants(imp, node):
+        converted = node.proto.op_type in CONVERTERS
+        if _integer_constants(imp, node) or (not converted and _evaluable(node.proto, imp.constants.__contains__)):
             return _fold(imp, node)
+        if not converted:  # its inputs were to be constants, but one is an absent weight or a computed value
+            raise _unsupported(node.name, node.proto)
         return CONVERTERS[node.proto.op_type](imp, node)
     except LockstepError:
         raise
@@ -1093,16 +1241,21 @@ def _name_attrs(names: Iterable[str]) -> ArrayAttr[DictionaryAttr]:
     return ArrayAttr([DictionaryAttr({"tops.name": StringAttr(n)}) for n in names])
 
 
-def import_model_bytes(data: bytes, shape_overrides: dict[str, list[int]] | None = None) -> ModuleOp:
-    """The `tops` module of a serialised ONNX model."""
-    return import_proto(_load(data, "the input"), shape_overrides)
+def import_model_bytes(
+    data: bytes, shape_overrides: dict[str, list[int]] | None = None, shape_only: bool = False
+) -> ModuleOp:
+    """The `tops` module of a serialised ONNX model (external data is looked for in the working directory)."""
+    return import_proto(_load(data, "the input"), shape_overrides, shape_only=shape_only)
 
 
-def import_model(path: str | os.PathLike, shape_overrides: dict[str, list[int]] | None = None) -> ModuleOp:
-    """The `tops` module of the ONNX model file at `path`."""
+def import_model(
+    path: str | os.PathLike, shape_overrides: dict[str, list[int]] | None = None, shape_only: bool = False
+) -> ModuleOp:
+    """The `tops` module of the ONNX model file at `path` (its external data beside it)."""
     try:
         with open(path, "rb") as f:
             data = f.read()
     except OSError as err:
         raise LockstepError(f"cannot read ONNX model '{os.fspath(path)}': {err.strerror}") from None
-    return import_proto(_load(data, f"'{os.fspath(path)}'"), shape_overrides)
+    origin = f"'{os.fspath(path)}'"
+    return import_proto(_load(data, origin), shape_overrides, os.path.dirname(os.fspath(path)), shape_only)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,12 +15,15 @@ from xdsl.passes import ModulePass, PassPipeline
 from compiler.dumps import PassDumper, chain
 from compiler.errors import LockstepError
 from compiler.onnx_import import import_model
+from compiler.performance import Step, performance, pipeline_stages, read_step
 from compiler.registry import lockstep_dialects, lockstep_passes
 from compiler.system import System, load_system
 from dialects.chip import ChipInstruction, ProgramOp
 from dialects.net import TransferOp
 from dialects.part import SRAM_TOP
-from passes.partition import STRATEGIES, partition_choices
+from compiler.quantize import WEIGHTS
+from passes.partition import STRATEGIES, partition_choices, partition_strategy
+from passes.quantize_weights import quantized_nodes
 
 
 @dataclass(frozen=True)
@@ -27,8 +31,11 @@ class CompileOptions:
     system: str | None = None
     chips: int | None = None
     topology: str | None = None
-    strategy: str = "tensor"
+    strategy: str = "auto"
     shapes: dict[str, list[int]] = field(default_factory=dict)
+    shape_only: bool = False  # ignore the weights' values: the program can be timed, not run
+    group: int = 8  # chips per tensor-parallel group under the `hybrid` strategy
+    weights: str = "fp32"  # or "int8": weight-only quantization (passes/quantize_weights.py)
 
 
 @dataclass
@@ -46,20 +53,24 @@ def context() -> Context:
     return ctx
 
 
-def compile_passes(strategy: str, chips: int, system: str) -> tuple[ModulePass, ...]:
+def compile_passes(strategy: str, chips: int, system: str, group: int = 8,
+                   weights: str = "fp32") -> tuple[ModulePass, ...]:
     """The whole pipeline, from normalisation to emitted streams."""
     passes = lockstep_passes()
     tail = ("place", "lower-to-chip", "lower-collectives", "schedule", "verify-schedule", "emit-streams")
     return (
         passes["normalise"]()(),
-        passes["partition"]()(chips=chips, strategy=strategy, system=system),
+        *((passes["quantize-weights"]()(),) if weights == "int8" else ()),
+        passes["partition"]()(chips=chips, strategy=strategy, system=system, group=group),
         *(passes[name]()() for name in tail),
     )
 
 
 def summarise(program: ProgramOp, system: System, sram_top: list[int], strategy: str,
-              partition: list[dict[str, str]] | None = None) -> dict:
-    """Figures read off the scheduled program, before it is split per chip."""
+              partition: list[dict[str, str]] | None = None, step: Step | None = None,
+              stages: list[list[int]] | None = None) -> dict:
+    """Figures read off the scheduled program, before it is split per chip; `step` (a decoder's)
+    and `stages` (the chips of each pipeline stage) feed the predicted performance."""
     attrs = program.attributes
     cycles = attrs["schedule.cycles"].value.data  # type: ignore[union-attr]
     bounds_attr = attrs["schedule.bounds"]
@@ -90,30 +101,58 @@ def summarise(program: ProgramOp, system: System, sram_top: list[int], strategy:
         "lower_bounds": bounds,
         "efficiency": efficiency.value.data if isinstance(efficiency, FloatAttr) else None,
         "partition": partition or [],
+        **performance(program, system, step, stages),
     }
+
+
+def lap(clock: list[float]) -> float:
+    """Seconds since the last lap (a one-element list holds the clock)."""
+    now = time.perf_counter()
+    elapsed, clock[0] = now - clock[0], now
+    return round(elapsed, 3)
 
 
 def compile_model(model: str | Path, options: CompileOptions, dumper: PassDumper | None = None) -> Compiled:
     if options.strategy not in STRATEGIES:
         raise LockstepError(f"unknown strategy '{options.strategy}'; choose one of {', '.join(STRATEGIES)}")
+    if options.weights not in WEIGHTS:
+        raise LockstepError(f"unknown weights '{options.weights}'; choose one of {', '.join(WEIGHTS)}")
     system = load_system(options.system, options.chips, options.topology)
     chips = options.chips or (1 if options.system is None and options.topology is None else len(system.alive_chips()))
-    module = import_model(model, options.shapes or None)
+    clock = [time.perf_counter()]
+    module = import_model(model, options.shapes or None, options.shape_only)
+    seconds = {"import": lap(clock)}
+    step = read_step(str(model))
+    stages: list[list[int]] = []  # of a pipelined program
     figures: dict = {}
     choices: list[dict[str, str]] = []
+    quantized: list[str] = []
+    chosen: dict[str, str] = {}
 
     def read_schedule(_previous: ModulePass | None, scheduled: ModuleOp, next_pass: ModulePass | None) -> None:
         """The figures come off the verified schedule, just before it is split per chip."""
+        if _previous is not None:
+            seconds[_previous.name] = lap(clock)
         if _previous is not None and _previous.name == "partition":
             choices.extend(partition_choices(scheduled))
+            chosen.update(partition_strategy(scheduled))
+            stages.extend(pipeline_stages(scheduled))
+        if _previous is not None and _previous.name == "quantize-weights":
+            quantized.extend(quantized_nodes(scheduled))
         if next_pass is not None and next_pass.name == "emit-streams":
             program = next(op for op in scheduled.ops if isinstance(op, ProgramOp))
             top = list(scheduled.attributes[SRAM_TOP].get_values())  # type: ignore[union-attr]
-            figures.update(summarise(program, system, top, options.strategy, choices))
+            figures.update(summarise(program, system, top, chosen["strategy"], choices, step, stages or None))
+            figures.update(chosen)
 
     callback = chain(read_schedule, dumper.callback) if dumper else read_schedule
-    PassPipeline(compile_passes(options.strategy, chips, system.spec), callback).apply(context(), module)
-    report = {**figures, "model": str(Path(model).resolve())}
+    passes = compile_passes(options.strategy, chips, system.spec, options.group, options.weights)
+    clock[0] = time.perf_counter()
+    PassPipeline(passes, callback).apply(context(), module)
+    seconds[passes[-1].name] = lap(clock)
+    report = {**figures, "model": str(Path(model).resolve()), "weights": options.weights, "pass_seconds": seconds}
+    if options.weights == "int8":
+        report["quantized_matmuls"] = quantized  # ONNX nodes, for the oracle (compiler/quantize.py)
     return Compiled(module, system, report)
 
 

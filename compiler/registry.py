@@ -9,6 +9,7 @@ from xdsl.passes import ModulePass
 # pass name -> (module, class); imported lazily so `lockstep-opt --help` stays fast.
 PASSES: dict[str, tuple[str, str]] = {
     "normalise": ("passes.normalise", "NormalisePass"),
+    "quantize-weights": ("passes.quantize_weights", "QuantizeWeightsPass"),
     "partition": ("passes.partition", "PartitionPass"),
     "place": ("passes.place", "PlacePass"),
     "lower-to-chip": ("passes.lower_to_chip", "LowerToChipPass"),

@@ -2,8 +2,12 @@
 
 Everything is read off the emitted streams (`DIR/chip<K>.mlir`, through the
 runtime's loader, the hardware's own reader) and `DIR/system.toml`;
-`DIR/report.json` only supplies the compiler's lower bounds, the model name and
-the strategy (the streams do not record how they were partitioned).
+`DIR/report.json` only supplies the compiler's lower bounds, the model name,
+the strategy (the streams do not record how they were partitioned) and the
+predicted performance the compiler worked out on the scheduled program (the
+step a decoder runs, the critical path's breakdown, the pipeline stages:
+compiler/performance.py, docs/performance.md); the per-token figures are
+recomputed from the streams' cycles.
 
 - cycles: the last landing (or tile-ready) cycle of anything, as the runtime counts it;
 - utilization of a unit kind: issue slots used / (units of that kind x chips x cycles);
@@ -25,6 +29,7 @@ from xdsl.dialects.builtin import DictionaryAttr, FusedLoc, IntegerAttr, NameLoc
 from xdsl.ir import Attribute, Operation
 
 from compiler.errors import LockstepError
+from compiler.performance import CATEGORIES, per_token, recorded
 from compiler.system import load_system
 from dialects.chip import ChipInstruction, SendOp, StreamOp
 
@@ -80,7 +85,7 @@ _HEX_DENSE = re.compile(r'dense<"0x[0-9A-Fa-f]*">')
 
 
 def _strip_weights(text: str) -> str:
-    return _HEX_DENSE.sub("dense<0.000000e+00>", text)
+    return _HEX_DENSE.sub("dense<0>", text)  # a zero of any element type (f32, int8 weights)
 
 
 def _chip_number(file: Path) -> tuple[int, str]:
@@ -195,6 +200,8 @@ def compute(compiled: Compiled, top_links: int = DEFAULT_TOP_LINKS) -> dict:
     bounds = {str(k): int(v) for k, v in bounds.items()}
     binding = max(bounds, key=lambda k: bounds[k]) if bounds else None
     total_slots = int(slots.sum())
+    latency_us = cycles / system.clock_hz * 1e6
+    performance = recorded(meta)
     return {
         "directory": str(compiled.directory),
         "model": meta.get("model", "?"),
@@ -203,9 +210,12 @@ def compute(compiled: Compiled, top_links: int = DEFAULT_TOP_LINKS) -> dict:
         "chips": chips,
         "chips_used": int(np.count_nonzero(slots.sum(axis=1) + sent + received + top)),
         "strategy": meta.get("strategy", "?"),
+        "partition": meta.get("partition", []),
         "clock_hz": system.clock_hz,
         "cycles": cycles,
-        "latency_us": cycles / system.clock_hz * 1e6,
+        "latency_us": latency_us,
+        **performance,
+        **per_token(performance["step"], latency_us),
         "lower_bounds": bounds,
         "binding_bound": binding,
         "efficiency": _ratio(bounds[binding], cycles) if binding else None,
@@ -233,6 +243,59 @@ def _table(header: list[str], rows: list[list[str]], indent: str = "  ") -> list
     return [line(header), line(["-" * w for w in widths]), *(line(row) for row in rows)]
 
 
+def _step_lines(r: dict) -> list[str]:
+    step = r["step"]
+    if step is None:
+        return ["", "per token (not a decoder step: no per-token figures)"]
+    tokens = f"{step['tokens']} token{'s' if step['tokens'] > 1 else ''}"
+    out = ["", f"per token ({step['kind']} step of {tokens} per user; decided by {step['rule']})",
+           f"  latency per token      {r['per_token_latency_us']:.3f} us"]
+    if r["tokens_per_second_per_user"] is not None:
+        out.append(f"  tokens/s per user      {r['tokens_per_second_per_user']:,.1f}")
+    if r["time_to_first_token_us"] is not None:
+        out.append(f"  time to first token    {r['time_to_first_token_us']:.3f} us")
+    return out
+
+
+def _breakdown_lines(r: dict) -> list[str]:
+    parts = r["latency_breakdown_cycles"]
+    out = ["", "latency breakdown (the schedule's critical path, cycles; docs/performance.md)"]
+    if parts is None:
+        return [*out, "  (not recorded: compiled before report.json carried it)"]
+    rows = [[name, str(parts[name]), _pct(parts[name] / r["cycles"]) if r["cycles"] else "-"] for name in CATEGORIES]
+    return [*out, *_table(["part", "cycles", "of run"], [*rows, ["total", str(sum(parts.values())), ""]])]
+
+
+def _chip_ranges(chips: list[int]) -> str:
+    """[0, 1, 2, 3, 8] -> "0-3,8"."""
+    runs: list[list[int]] = []
+    for chip in chips:
+        if runs and chip == runs[-1][1] + 1:
+            runs[-1][1] = chip
+        else:
+            runs.append([chip, chip])
+    return ",".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
+
+
+def _pipeline_lines(r: dict) -> list[str]:
+    pipe = r["pipeline"]
+    if pipe is None:
+        return []
+    out = ["", f"pipeline: {pipe['stages']} stages (busy = cycles with an op of the stage in flight / cycles)"]
+    rows = [[str(k), _chip_ranges(chips), str(busy), _pct(fraction)]
+            for k, (chips, busy, fraction) in enumerate(zip(pipe["stage_chips"], pipe["stage_busy_cycles"],
+                                                           pipe["stage_busy_fraction"]))]
+    return [*out, *_table(["stage", "chips", "busy", "of run"], rows)]
+
+
+def _partition_lines(r: dict) -> list[str]:
+    """How `partition` split every matmul (report.json's `partition`), when recorded."""
+    if not r["partition"]:
+        return []
+    rows = [[e["node"] or "?", e["split"]] for e in r["partition"]]
+    return ["", "partition (per matmul, convolutions included)", *_table(["node", "split"], rows)]
+
+
 def format_report(r: dict) -> str:
     out = [
         f"model     {r['model']}",
@@ -240,6 +303,10 @@ def format_report(r: dict) -> str:
         f"chips     {r['chips']} ({r['chips_used']} used)",
         f"strategy  {r['strategy']}",
         f"cycles    {r['cycles']}  =  {r['latency_us']:.3f} us",
+        *_step_lines(r),
+        *_breakdown_lines(r),
+        *_pipeline_lines(r),
+        *_partition_lines(r),
         "",
         "lower bounds (cycles)",
     ]

@@ -685,10 +685,16 @@ def dragonfly_slot_offsets(a: int, h: int, g: int) -> list[int]:
 
 
 def _dragonfly_pairs(a: int, h: int, g: int) -> list[tuple[int, int, str]]:
-    """Local links (all pairs inside a group), then global links: the k-th slot
-    with offset d in group G is cabled to the k-th slot with offset g-d in
-    group G+d (for d = g/2 slot k of G to slot k of G+g/2)."""
+    """Local links (all pairs inside a group), then global links (`dragonfly_global_pairs`)."""
     pairs = [(base + i, base + j, "local") for base in range(0, a * g, a) for i in range(a) for j in range(i + 1, a)]
+    return pairs + dragonfly_global_pairs(a, h, g, "global")
+
+
+def dragonfly_global_pairs(a: int, h: int, g: int, cls: str, first: int = 0) -> list[tuple[int, int, str]]:
+    """The global cables of `g` groups of `a` chips (chip ids from `first`): the k-th slot with
+    offset d in group G is cabled to the k-th slot with offset g-d in group G+d (for d = g/2
+    slot k of G to slot k of G+g/2)."""
+    pairs = []
     by_offset: dict[int, list[int]] = {}
     for slot, offset in enumerate(dragonfly_slot_offsets(a, h, g)):
         if offset:
@@ -699,7 +705,7 @@ def _dragonfly_pairs(a: int, h: int, g: int) -> list[tuple[int, int, str]]:
                 continue  # listed from the other end
             other = (group + offset) % g
             for mine, theirs in zip(slots, by_offset[g - offset]):
-                pairs.append((group * a + mine // h, other * a + theirs // h, "global"))
+                pairs.append((first + group * a + mine // h, first + other * a + theirs // h, cls))
     return pairs
 
 
@@ -1031,6 +1037,10 @@ def _toml_value(value: Any) -> str:
 # -- loading ---------------------------------------------------------------
 
 
+CHIP_COUNT_PRESETS = {576: "groq576"}
+"""`--chips N` alone selects the published deployment of that size (else `single`'s numbers on fc:N)."""
+
+
 def presets() -> list[str]:
     return sorted(path.stem for path in PRESET_DIR.glob("*.toml"))
 
@@ -1046,6 +1056,8 @@ def load_system(spec: str | None = None, chips: int | None = None, topology: str
     takes those links (both directions; every port, or the one after ':') and
     chips out of service, besides any in the file's [failures] (which are
     dropped when the topology is replaced). The result's `spec` rebuilds it."""
+    if not spec and not topology and chips in CHIP_COUNT_PRESETS:
+        spec, chips = CHIP_COUNT_PRESETS[chips], None
     spec_text, (spec_pairs, spec_chips) = _split_failures(spec or "")
     topology_text, (topology_pairs, topology_chips) = _split_failures(topology or "")
     failures: Failures = (spec_pairs + topology_pairs, spec_chips + topology_chips)

@@ -1,14 +1,16 @@
-"""Sliding 2-D windows (Conv, pooling, im2col) as numpy index arithmetic.
+"""Sliding windows (Conv, pooling, im2col) as numpy index arithmetic.
 
 One place for the index maps that the `tops` interpreter, `normalise` (weights,
 padding masks, average divisors) and `lower-to-chip` (the im2col element mapping)
 share. Everything is vectorised over whole tensors: no per-element Python loops.
-Pads are ONNX-ordered [top, left, bottom, right].
+Windows have k >= 1 spatial axes; pads are ONNX-ordered [begins..., ends...] (for 2-D
+[top, left, bottom, right]). The windows' element order is `tops.im2col_windows`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import reduce
 
 import numpy as np
 
@@ -21,42 +23,49 @@ def positions(size: int, kernel: int, stride: int, begin: int, dilation: int, ou
     return p, (p >= 0) & (p < size)
 
 
-def out_size(shape_hw: Sequence[int], kernel: Sequence[int], strides: Sequence[int], pads: Sequence[int],
-             dilations: Sequence[int], ceil_mode: bool = False) -> tuple[int, int]:
-    out = tops.windows_shape(shape_hw, kernel, strides, pads, dilations, ceil_mode)
+def out_size(spatial: Sequence[int], kernel: Sequence[int], strides: Sequence[int], pads: Sequence[int],
+             dilations: Sequence[int], ceil_mode: bool = False) -> tuple[int, ...]:
+    out = tops.windows_shape(spatial, kernel, strides, pads, dilations, ceil_mode)
     assert isinstance(out, tuple), out
-    return out[0], out[1]
+    return out
 
 
-def im2col_source(nhwc: Sequence[int], kernel: Sequence[int], strides: Sequence[int], pads: Sequence[int],
-                  dilations: Sequence[int], out_hw: Sequence[int] | None = None) -> np.ndarray:
-    """Row-major flat index into the NHWC input of every window element [N, OH, OW, KH, KW, C]
-    (-1 where the window is in the padding)."""
-    n, h, w, c = nhwc
-    oh, ow = out_hw or out_size((h, w), kernel, strides, pads, dilations)
-    ph, vh = positions(h, kernel[0], strides[0], pads[0], dilations[0], oh)
-    pw, vw = positions(w, kernel[1], strides[1], pads[1], dilations[1], ow)
-    flat = ((np.arange(n)[:, None, None, None, None, None] * h + ph[None, :, None, :, None, None]) * w
-            + pw[None, None, :, None, :, None]) * c + np.arange(c)
-    valid = vh[None, :, None, :, None, None] & vw[None, None, :, None, :, None]
-    return np.where(valid, flat, -1)
+def _placed(array: np.ndarray, rank: int, axes: Sequence[int]) -> np.ndarray:
+    """`array` with its axis i at axis axes[i] of a rank-`rank` array (size 1 elsewhere), to broadcast."""
+    shape = [1] * rank
+    for axis, size in zip(axes, array.shape):
+        shape[axis] = size
+    return np.transpose(array, np.argsort(axes)).reshape(shape)
 
 
-def padding_mask(nhwc: Sequence[int], kernel: Sequence[int], strides: Sequence[int], pads: Sequence[int],
-                 dilations: Sequence[int], out_hw: Sequence[int]) -> np.ndarray:
-    """True where a window element [N, OH, OW, KH, KW, C] lies in the padding."""
-    n, h, w, c = nhwc
-    _, vh = positions(h, kernel[0], strides[0], pads[0], dilations[0], out_hw[0])
-    _, vw = positions(w, kernel[1], strides[1], pads[1], dilations[1], out_hw[1])
-    inside = vh[None, :, None, :, None, None] & vw[None, None, :, None, :, None]
-    return np.broadcast_to(~inside, (n, out_hw[0], out_hw[1], kernel[0], kernel[1], c))
+def im2col_source(shape: Sequence[int], kernel: Sequence[int], strides: Sequence[int], pads: Sequence[int],
+                  dilations: Sequence[int], out: Sequence[int] | None = None) -> np.ndarray:
+    """Row-major flat index into the input (shape [N, S_1..S_k, C] or [N, S_1..S_k]) of every
+    element of its windows (`tops.im2col_windows` order: the kernel axes before the last
+    axis), -1 where the window is in the padding."""
+    k, rank = len(kernel), len(shape)
+    out = out or out_size(shape[1:k + 1], kernel, strides, pads, dilations)
+    total = rank + k
+    # where input axis a's (window) index goes among the windows' axes; kernel axis j goes to rank - 1 + j
+    at = [a if a < rank - 1 else total - 1 for a in range(rank)]
+    element_strides = np.cumprod([1, *shape[:0:-1]])[::-1]
+    flat, inside = np.zeros([1] * total, dtype=np.int64), np.ones([1] * total, dtype=bool)
+    for a in range(rank):
+        if 1 <= a <= k:
+            j = a - 1
+            p, valid = positions(shape[a], kernel[j], strides[j], pads[j], dilations[j], out[j])
+            flat = flat + _placed(p, total, (at[a], rank - 1 + j)) * element_strides[a]
+            inside = inside & _placed(valid, total, (at[a], rank - 1 + j))
+        else:
+            flat = flat + _placed(np.arange(shape[a]), total, (at[a],)) * element_strides[a]
+    return np.where(inside, flat, -1)
 
 
-def im2col(x_nhwc: np.ndarray, kernel: Sequence[int], strides: Sequence[int], pads: Sequence[int],
-           dilations: Sequence[int], out_hw: Sequence[int] | None = None) -> np.ndarray:
-    """The windows [N, OH, OW, KH, KW, C] of an NHWC array, zero in the padding."""
-    source = im2col_source(x_nhwc.shape, kernel, strides, pads, dilations, out_hw)
-    flat = np.append(np.asarray(x_nhwc, dtype=np.float32).reshape(-1), np.float32(0))
+def im2col(x: np.ndarray, kernel: Sequence[int], strides: Sequence[int], pads: Sequence[int],
+           dilations: Sequence[int], out: Sequence[int] | None = None) -> np.ndarray:
+    """The windows of an array (see im2col_source), zero in the padding."""
+    source = im2col_source(x.shape, kernel, strides, pads, dilations, out)
+    flat = np.append(np.asarray(x, dtype=np.float32).reshape(-1), np.float32(0))
     return flat[source]
 
 
@@ -98,28 +107,30 @@ def tap_counts(size: int, kernel: int, stride: int, begin: int, end: int, dilati
     return counted.sum(axis=1)
 
 
-def avg_divisor(hw: Sequence[int], kernel: Sequence[int], strides: Sequence[int], pads: Sequence[int],
-                dilations: Sequence[int], out_hw: Sequence[int], include_pad: bool) -> np.ndarray:
-    """[OH, OW] divisors of an average pool."""
-    rows = tap_counts(hw[0], kernel[0], strides[0], pads[0], pads[2], dilations[0], out_hw[0], include_pad)
-    cols = tap_counts(hw[1], kernel[1], strides[1], pads[1], pads[3], dilations[1], out_hw[1], include_pad)
-    return np.maximum(rows[:, None] * cols[None, :], 1).astype(np.float32)
+def avg_divisor(spatial: Sequence[int], kernel: Sequence[int], strides: Sequence[int], pads: Sequence[int],
+                dilations: Sequence[int], out: Sequence[int], include_pad: bool) -> np.ndarray:
+    """Divisors of an average pool per output position ([OH, OW] for 2-D): the product of the
+    per-axis tap counts, the windows being boxes."""
+    k = len(kernel)
+    counts = [tap_counts(spatial[i], kernel[i], strides[i], pads[i], pads[i + k], dilations[i], out[i], include_pad)
+              for i in range(k)]
+    return np.maximum(reduce(np.multiply.outer, counts), 1).astype(np.float32)
 
 
 def pool(x: np.ndarray, kind: str, kernel: Sequence[int], strides: Sequence[int], pads: Sequence[int],
          dilations: Sequence[int], ceil_mode: bool, include_pad: bool = False) -> np.ndarray:
-    """Reference 2-D max or average pooling of an NCHW array."""
-    n, c, h, w = x.shape
-    out_hw = out_size((h, w), kernel, strides, pads, dilations, ceil_mode)
-    nhwc = (n, h, w, c)
-    cols = im2col(np.transpose(x, (0, 2, 3, 1)), kernel, strides, pads, dilations, out_hw)
+    """Reference max or average pooling of an [N, C, S_1..S_k] array."""
+    n, c, *spatial = x.shape
+    k = len(kernel)
+    out = out_size(spatial, kernel, strides, pads, dilations, ceil_mode)
+    source = im2col_source((n * c, *spatial), kernel, strides, pads, dilations, out)
+    cols = np.append(np.asarray(x, dtype=np.float64).reshape(-1), 0.0)[source]  # [N*C, O_1..O_k-1, K..., O_k]
+    taps = tuple(range(k, 2 * k))
     if kind == "max":
-        cols = np.where(padding_mask(nhwc, kernel, strides, pads, dilations, out_hw), -np.inf, cols)
-        out = cols.max(axis=(3, 4))
+        pooled = np.where(source < 0, -np.inf, cols).max(axis=taps)
     else:
-        out = cols.astype(np.float64).sum(axis=(3, 4))
-        out = out / avg_divisor((h, w), kernel, strides, pads, dilations, out_hw, include_pad)[None, :, :, None]
-    return np.transpose(out, (0, 3, 1, 2)).astype(np.float32)
+        pooled = cols.sum(axis=taps) / avg_divisor(spatial, kernel, strides, pads, dilations, out, include_pad)
+    return pooled.reshape(n, c, *out).astype(np.float32)
 
 
 def lrn_band(channels: int, size: int) -> np.ndarray:

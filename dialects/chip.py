@@ -19,6 +19,9 @@ fp32 vectors; `lanes` fields zero the lanes at and above them:
   NaN in the discarded operand do not leak).
 - `chip.mxm_load`: loads `repeat` weight rows (row i from src) into the plane
   (`unit`); the tile is ready `mxm_load` cycles after the last row's issue.
+  With `int8` the rows are int8 vectors, and src counts int8 vectors, four to an
+  address (docs/architecture.md): row i is int8 vector u = src + i*step, byte plane
+  u % 4 of address u // 4; the plane holds them exactly in fp32.
 - `chip.mxm_matmul`: dst = src(1 x lanes) @ tile (lanes x lanes) [+ acc].
 - `chip.sxm_move`: dst = merge (or zeros) with lanes [dst_lane, dst_lane+width)
   replaced by src lanes [src_lane, src_lane+width).
@@ -29,7 +32,8 @@ fp32 vectors; `lanes` fields zero the lanes at and above them:
 - `chip.mem_copy`: dst = src.
 - `chip.send` / `chip.recv`: one vector per iteration over link (core -> to, port);
   a recv's cycle is the cycle its first vector lands.
-- `chip.preload` / `chip.input`: SRAM contents before cycle 0 (weights, inputs);
+- `chip.preload` / `chip.input`: SRAM contents before cycle 0 (weights, inputs); an
+  i8 preload holds int8 vectors packed four to an address;
   `chip.output`: what the host reads back after the last cycle.
 """
 
@@ -39,16 +43,20 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import ClassVar
 
+import numpy as np
 from xdsl.dialects.builtin import (
     I64,
     DenseIntOrFPElementsAttr,
     IntegerAttr,
     StringAttr,
     TensorType,
+    UnitAttr,
+    i8,
 )
 from xdsl.ir import Attribute, Dialect, Operation, ParametrizedAttribute, SSAValue, TypeAttribute
 from xdsl.irdl import (
     IRDLOperation,
+    base,
     irdl_attr_definition,
     irdl_op_definition,
     opt_prop_def,
@@ -61,6 +69,8 @@ from xdsl.irdl import (
 from xdsl.irdl.operations import AttrSizedOperandSegments
 from xdsl.traits import NoTerminator
 from xdsl.utils.exceptions import VerifyException
+
+from dialects.tops import AbsentAttr
 
 
 @irdl_attr_definition
@@ -177,6 +187,11 @@ class ChipInstruction(IRDLOperation):
     def int_field(self, name: str) -> int:
         return int_of(self.properties[name])  # type: ignore[return-value]
 
+    def slot_addresses(self, name: str) -> np.ndarray:
+        """The SRAM address an addressed operand reads in every iteration."""
+        base, step = self.slot_addr(name)  # type: ignore[misc]
+        return base + step * np.arange(self.count.value.data, dtype=np.int64)
+
     def verify_(self) -> None:
         if not self.unit.data.startswith(self.UNIT_KIND):
             raise VerifyException(f"{self.name} issues on a '{self.UNIT_KIND}' unit, not '{self.unit.data}'")
@@ -228,6 +243,10 @@ class VxmOp(ChipInstruction):
             raise VerifyException(f"chip.vxm {self.op.data} {need} second operand 'rhs'")
 
 
+INT8_PER_ADDRESS = 4
+"""int8 vectors in one SRAM address (lanes * 4 bytes): byte planes 0..3."""
+
+
 @irdl_op_definition
 class MxmLoadOp(ChipInstruction):
     name = "chip.mxm_load"
@@ -235,9 +254,19 @@ class MxmLoadOp(ChipInstruction):
     SLOTS: ClassVar[tuple[str, ...]] = ("src",)
     HAS_DST: ClassVar[bool] = False
 
+    int8 = opt_prop_def(UnitAttr)
     src_addr, src_step = _dst_props()
     src = var_operand_def(TokenType)
-    assembly_format = f"{_TIMING} {_slot('src')} attr-dict"
+    assembly_format = f"{_TIMING} (`int8` $int8^)? {_slot('src')} attr-dict"
+
+    @property
+    def is_int8(self) -> bool:
+        return self.int8 is not None
+
+    def slot_addresses(self, name: str) -> np.ndarray:
+        """With `int8`, src counts int8 vectors: each row is read from the address that packs it."""
+        vectors = super().slot_addresses(name)
+        return vectors // INT8_PER_ADDRESS if self.is_int8 else vectors
 
 
 @irdl_op_definition
@@ -370,21 +399,38 @@ class HostOp(IRDLOperation):
 
 @irdl_op_definition
 class PreloadOp(HostOp):
-    """Constant vectors (weights) in SRAM before cycle 0: `data` is [vectors x lanes]."""
+    """Constant vectors (weights) in SRAM before cycle 0: `data` is [vectors x lanes] (f32, or
+    i8: int8 vectors, vector v in byte plane v % 4 of address addr + v // 4), or
+    `#tops.absent` for a shape-only program (timed, never run with numbers)."""
 
     name = "chip.preload"
-    data = prop_def(DenseIntOrFPElementsAttr)
+    data = prop_def(base(DenseIntOrFPElementsAttr) | base(AbsentAttr))
     result = result_def(TokenType)
     assembly_format = "`core` $core `at` $addr $data attr-dict"
 
-    def __init__(self, core: int, addr: int, data: DenseIntOrFPElementsAttr):
+    def __init__(self, core: int, addr: int, data: DenseIntOrFPElementsAttr | AbsentAttr):
         super().__init__(
             properties={"core": i64_attr(core), "addr": i64_attr(addr), "data": data},
             result_types=[TokenType()],
         )
 
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.data.type.get_shape())
+
+    @property
+    def is_int8(self) -> bool:
+        """int8 vectors, packed INT8_PER_ADDRESS to an SRAM address."""
+        return self.data.type.get_element_type() == i8
+
+    @property
+    def addresses(self) -> int:
+        """How many SRAM addresses the data fills."""
+        vectors = self.shape[0]
+        return -(-vectors // INT8_PER_ADDRESS) if self.is_int8 else vectors
+
     def verify_(self) -> None:
-        if len(self.data.get_shape()) != 2:
+        if len(self.shape) != 2:
             raise VerifyException("chip.preload data must be [vectors x lanes]")
 
 

@@ -24,11 +24,16 @@ from xdsl.dialects.builtin import (
     I64,
     TensorType,
     f32,
+    i8,
     i64,
 )
-from xdsl.ir import Attribute, Dialect, SSAValue
+from xdsl.ir import Attribute, Dialect, ParametrizedAttribute, SSAValue
 from xdsl.irdl import (
     AnyAttr,
+    AnyOf,
+    EqAttrConstraint,
+    irdl_attr_definition,
+    param_def,
     IRDLOperation,
     ParsePropInAttrDict,
     ParamAttrConstraint,
@@ -127,19 +132,34 @@ def reduced_shape(shape: Sequence[int], axes: Sequence[int], keepdims: bool) -> 
 # ----------------------------------------------------------------------- ops
 
 
+@irdl_attr_definition
+class AbsentAttr(ParametrizedAttribute):
+    """The values of a weight the compiler is not given (a shape-only model): only its type.
+
+    A program built from such constants can be scheduled and timed but not run with numbers.
+    """
+
+    name = "tops.absent"
+    type: TensorType = param_def(TensorType)
+
+
 @irdl_op_definition
 class ConstantOp(IRDLOperation):
-    """A constant tensor (ONNX initializers and Constant nodes)."""
+    """A constant tensor (ONNX initializers and Constant nodes); `#tops.absent` when its values are unknown.
+
+    f32, or i8 for the int8 weights of `quantize-weights` (read only as a matmul's B)."""
 
     name = "tops.constant"
     T: ClassVar = VarConstraint("T", base(TensorType))
-    value = prop_def(ParamAttrConstraint(DenseIntOrFPElementsAttr, (T, AnyAttr())))
+    value = prop_def(
+        AnyOf((ParamAttrConstraint(DenseIntOrFPElementsAttr, (T, AnyAttr())), ParamAttrConstraint(AbsentAttr, (T,))))
+    )
     result = result_def(T)
 
     traits = traits_def(Pure(), ConstantLike())
     assembly_format = "$value attr-dict"
 
-    def __init__(self, value: DenseIntOrFPElementsAttr):
+    def __init__(self, value: DenseIntOrFPElementsAttr | AbsentAttr):
         super().__init__(result_types=[value.type], properties={"value": value})
 
     @staticmethod
@@ -147,15 +167,44 @@ class ConstantOp(IRDLOperation):
         data = np.asarray(array, dtype="<f4")
         return ConstantOp(DenseIntOrFPElementsAttr(tensor(data.shape), BytesAttr(data.tobytes())))
 
-    def array(self) -> np.ndarray:
+    @staticmethod
+    def from_int8(array: np.ndarray) -> ConstantOp:
+        data = np.asarray(array, dtype=np.int8)
+        return ConstantOp(DenseIntOrFPElementsAttr(TensorType(i8, data.shape), BytesAttr(data.tobytes())))
+
+    @staticmethod
+    def absent(shape: Sequence[int], element: Attribute = f32) -> ConstantOp:
+        return ConstantOp(AbsentAttr(TensorType(element, shape)))
+
+    @property
+    def is_absent(self) -> bool:
+        return isinstance(self.value, AbsentAttr)
+
+    def transposed(self, perm: Sequence[int]) -> ConstantOp:
+        """The constant with its axes permuted (absent stays absent)."""
+        array = self.array()
+        if array is None:
+            return ConstantOp.absent(permuted(self.result.type.get_shape(), perm))
+        return ConstantOp.from_array(np.transpose(array, perm))
+
+    @property
+    def is_int8(self) -> bool:
+        return self.value.type.element_type == i8
+
+    def array(self) -> np.ndarray | None:
+        """The values (float32, or int8 for an i8 constant), or None for an absent constant."""
+        if isinstance(self.value, AbsentAttr):
+            return None
         shape = self.value.get_shape()
-        data = np.frombuffer(self.value.data.data, dtype="<f4")
+        dtype = np.int8 if self.is_int8 else np.dtype("<f4")
+        data = np.frombuffer(self.value.data.data, dtype=dtype)
         # a parsed splat (`dense<1.0>`) may hold a single element
-        return np.broadcast_to(data, (int(np.prod(shape)),)).reshape(shape).astype(np.float32)
+        return np.broadcast_to(data, (int(np.prod(shape)),)).reshape(shape).astype(dtype)
 
     def verify_(self) -> None:
-        if not isinstance(self.value.get_element_type(), Float32Type):
-            raise VerifyException(f"constant must be f32, got {self.value.get_element_type()}")
+        element = self.value.type.element_type
+        if not isinstance(element, Float32Type) and element != i8:
+            raise VerifyException(f"constant must be f32, got {element} (or i8, for int8 weights)")
 
 
 class TopsOp(IRDLOperation):
@@ -575,7 +624,8 @@ class MatmulOp(TopsOp):
 
     name = "tops.matmul"
     lhs = operand_def(F32Tensor)
-    rhs = operand_def(F32Tensor)
+    # i8: int8 weights (`quantize-weights`), multiplied exactly and accumulated in f32
+    rhs = operand_def(TensorType.constr(EqAttrConstraint(f32) | EqAttrConstraint(i8)))
 
     assembly_format = "$lhs `,` $rhs attr-dict `:` functional-type(operands, results)"
 
@@ -876,7 +926,9 @@ class GatherOp(SelectOp):
 
 # ------------------------------------------------- convolution, pooling, normalisation
 # Activations are NCHW (ONNX); `normalise` turns these ops into tops.im2col (windows of
-# an NHWC tensor), matmuls, reductions and elementwise ops (docs/conv.md).
+# an NHWC tensor, or of an NCHW one for a pool), matmuls, reductions and elementwise ops
+# (docs/conv.md). Windows have any number k >= 1 of spatial axes; pads are ONNX-ordered
+# [begins..., ends...].
 
 
 def window_out(size: int, kernel: int, stride: int, begin: int, end: int, dilation: int,
@@ -894,8 +946,9 @@ def window_out(size: int, kernel: int, stride: int, begin: int, end: int, dilati
 
 def _window_problem(kernel: Sequence[int], strides: Sequence[int], pads: Sequence[int],
                     dilations: Sequence[int]) -> str | None:
-    if len(kernel) != 2 or len(strides) != 2 or len(dilations) != 2 or len(pads) != 4:
-        return "kernel, strides and dilations need 2 values and pads 4 (2-D windows only)"
+    k = len(kernel)
+    if k < 1 or len(strides) != k or len(dilations) != k or len(pads) != 2 * k:
+        return f"kernel {list(kernel)}: strides and dilations need {k} values and pads {2 * k}"
     if min(kernel) < 1 or min(strides) < 1 or min(dilations) < 1 or min(pads) < 0:
         return f"invalid window: kernel {list(kernel)}, strides {list(strides)}, pads {list(pads)}, dilations {list(dilations)}"
     return None
@@ -903,12 +956,13 @@ def _window_problem(kernel: Sequence[int], strides: Sequence[int], pads: Sequenc
 
 def windows_shape(size: Sequence[int], kernel: Sequence[int], strides: Sequence[int], pads: Sequence[int],
                   dilations: Sequence[int], ceil_mode: bool = False) -> Shape | str:
-    """(OH, OW) of 2-D windows over (H, W) with pads [top, left, bottom, right] (ONNX order)."""
+    """Windows per spatial axis, e.g. (OH, OW) over (H, W) with pads [top, left, bottom, right]."""
     problem = _window_problem(kernel, strides, pads, dilations)
     if problem:
         return problem
-    out = tuple(window_out(size[i], kernel[i], strides[i], pads[i], pads[i + 2], dilations[i], ceil_mode)
-                for i in range(2))
+    k = len(kernel)
+    out = tuple(window_out(size[i], kernel[i], strides[i], pads[i], pads[i + k], dilations[i], ceil_mode)
+                for i in range(k))
     if min(out) < 1:
         return f"the window {list(kernel)} does not fit the padded input {fmt(size)}"
     return out
@@ -980,8 +1034,8 @@ class ConvOp(WindowOp):
 
 
 class PoolOp(WindowOp):
-    """2-D pooling of an NCHW input over kernel windows; padding never wins a max and is
-    counted by an average only with count_include_pad (not the ceil_mode extension)."""
+    """Pooling of an [N, C, S_1..S_k] input over k-D kernel windows; padding never wins a max
+    and is counted by an average only with count_include_pad (not the ceil_mode extension)."""
 
     input = operand_def(F32Tensor)
     kernel = prop_def(DenseArrayBase.constr(i64))
@@ -1009,8 +1063,8 @@ class PoolOp(WindowOp):
     @staticmethod
     def pool_shape(x: Sequence[int], kernel: Sequence[int], strides: Sequence[int], pads: Sequence[int],
                    dilations: Sequence[int], ceil_mode: bool) -> Shape | str:
-        if len(x) != 4:
-            return f"only 2-D pooling of an [N, C, H, W] input is supported, got {fmt(x)}"
+        if len(x) != len(kernel) + 2:
+            return f"a {len(kernel)}-D kernel needs an [N, C] + {len(kernel)} spatial axes input, got {fmt(x)}"
         out = windows_shape(x[2:], kernel, strides, pads, dilations, ceil_mode)
         return out if isinstance(out, str) else (x[0], x[1], *out)
 
@@ -1045,12 +1099,30 @@ class AvgPoolOp(PoolOp):
                          {"count_include_pad": IntegerAttr(int(count_include_pad), i64)})
 
 
+def im2col_windows(x: Sequence[int], kernel: Sequence[int], strides: Sequence[int], pads: Sequence[int],
+                   dilations: Sequence[int]) -> Shape | str:
+    """The windows of tops.im2col, or why there are none: x's shape with its spatial axes
+    (1..k) replaced by the window counts and the k kernel axes inserted before the last axis
+    (the channels of [N, S_1..S_k, C], or the last spatial axis of [N, S_1..S_k])."""
+    k = len(kernel)
+    if len(x) not in (k + 1, k + 2):
+        return f"a {k}-D kernel needs an [N] + {k} spatial axes (+ [C]) input, got {fmt(x)}"
+    out = windows_shape(x[1:k + 1], kernel, strides, pads, dilations)
+    if isinstance(out, str):
+        return out
+    outer = (x[0], *out, *x[k + 1:])
+    return (*outer[:-1], *kernel, outer[-1])
+
+
 @irdl_op_definition
 class Im2colOp(WindowOp):
     """Windows of an NHWC input [N, H, W, C]: element (n, oh, ow, kh, kw, c) of the
     row-major [N, OH, OW, KH, KW, C] windows is x[n, oh*sh - top + kh*dh, ow*sw - left + kw*dw, c],
     0 in the padding; the result is those windows reshaped to its type (any shape with
-    the same element count). A static element mapping: lowered to SXM lane moves."""
+    the same element count). A static element mapping: lowered to SXM lane moves.
+    Any number k of spatial axes [N, S_1..S_k, C]; without the channel axis ([N, S_1..S_k],
+    a pool of NCHW data viewed as [N*C, H, W]) the kernel axes come before the last window
+    axis, [N, OH, KH, KW, OW], so that a window tap along W is a contiguous run of lanes."""
 
     name = "tops.im2col"
     input = operand_def(F32Tensor)
@@ -1066,33 +1138,25 @@ class Im2colOp(WindowOp):
 
     def __init__(self, input: SSAValue, kernel: Sequence[int], strides: Sequence[int], pads: Sequence[int],
                  dilations: Sequence[int], shape: Sequence[int] | None = None):
-        n, h, w, c = shape_of(input)
-        out = windows_shape((h, w), kernel, strides, pads, dilations)
-        assert isinstance(out, tuple), out
+        """Default result: the windows with the kernel axes merged into the last one
+        ([N, OH, OW, KH*KW*C], a convolution's matmul operand)."""
+        windows = im2col_windows(shape_of(input), kernel, strides, pads, dilations)
+        assert isinstance(windows, tuple), windows
+        merged = windows[:-len(kernel) - 1] + (int(np.prod(windows[-len(kernel) - 1:])),)
         super().__init__(
             operands=[input],
-            result_types=[tensor(shape or (n, *out, kernel[0] * kernel[1] * c))],
+            result_types=[tensor(shape or merged)],
             properties=_arrays(kernel=kernel, strides=strides, pads=pads, dilations=dilations),
         )
 
-    def windows(self) -> Shape:
-        """[N, OH, OW, KH, KW, C]."""
-        n, h, w, c = shape_of(self.input)
-        out = windows_shape((h, w), self.ints("kernel"), self.ints("strides"), self.ints("pads"), self.ints("dilations"))
-        assert isinstance(out, tuple)
-        return (n, *out, *self.ints("kernel"), c)
-
     def verify_(self) -> None:
-        source = shape_of(self.input)
-        if len(source) != 4:
-            raise VerifyException(f"input must be [N, H, W, C], got {fmt(source)}")
-        out = windows_shape(source[1:3], self.ints("kernel"), self.ints("strides"), self.ints("pads"),
-                            self.ints("dilations"))
+        out = im2col_windows(shape_of(self.input), self.ints("kernel"), self.ints("strides"), self.ints("pads"),
+                             self.ints("dilations"))
         if isinstance(out, str):
             raise VerifyException(out)
-        count = int(np.prod(self.windows(), dtype=int))
+        count = int(np.prod(out, dtype=int))
         if int(np.prod(self.out_shape(), dtype=int)) != count:
-            raise VerifyException(f"result {fmt(self.out_shape())} does not hold the {fmt(self.windows())} windows")
+            raise VerifyException(f"result {fmt(self.out_shape())} does not hold the {fmt(out)} windows")
 
 
 @irdl_op_definition
@@ -1209,5 +1273,5 @@ Tops = Dialect(
         SliceOp,
         GatherOp,
     ],
-    [],
+    [AbsentAttr],
 )

@@ -140,24 +140,26 @@ class ChipBuilder:
         return self.add(MemCopyOp(core, count, {"src": (src.addr, src_step, src.tokens)}, dst=(dst, dst_step)))
 
     def moves(self, core: int, groups: Sequence[MoveGroup], src: Placed | Sequence[Placed], dst: int) -> Placed:
-        """Lane moves in merge order: order k names every order k-1 move as the previous writer.
+        """Lane moves in merge order: a move of order k > 0 names the order k-1 moves into its
+        destination vectors as their previous writers, and the result names the last move into
+        each vector (naming every earlier move instead makes the tokens grow quadratically in
+        the moves, tens of thousands for a 3-D pool's windows).
         With several sources, a group reads the one its `source` names."""
         sources = [src] if isinstance(src, Placed) else list(src)
-        by_order: dict[int, list[MoveGroup]] = {}
-        for group in groups:
-            by_order.setdefault(group.order, []).append(group)
-        previous: Tokens = ()
-        for order in sorted(by_order):
-            written = []
-            merge_tokens = self.producers(core, previous)
-            for g in by_order[order]:
-                from_ = sources[g.source]
-                slots = {"src": (from_.addr + g.run.src, g.run.src_step, from_.tokens)}
-                if order:
-                    slots["merge"] = (dst + g.run.dst, g.run.dst_step, merge_tokens)
-                written.append(self.add(SxmMoveOp(
-                    core, g.run.count, slots, dst=(dst + g.run.dst, g.run.dst_step),
-                    fields={"src_lane": g.src_lane, "dst_lane": g.dst_lane, "width": g.width})))
-            previous = (*previous, *written)
-        return self.placed(core, dst, previous)
+        last: dict[int, SSAValue] = {}  # destination vector -> the move that wrote it last
+        joins: dict[Tokens, Tokens] = {}
+        for g in sorted(groups, key=lambda group: group.order):
+            from_ = sources[g.source]
+            slots = {"src": (from_.addr + g.run.src, g.run.src_step, from_.tokens)}
+            vectors = range(g.run.dst, g.run.dst + g.run.count * g.run.dst_step, g.run.dst_step)
+            if g.order:
+                previous = tuple(dict.fromkeys(last[v] for v in vectors))
+                if previous not in joins:
+                    joins[previous] = self.producers(core, previous)
+                slots["merge"] = (dst + g.run.dst, g.run.dst_step, joins[previous])
+            move = self.add(SxmMoveOp(
+                core, g.run.count, slots, dst=(dst + g.run.dst, g.run.dst_step),
+                fields={"src_lane": g.src_lane, "dst_lane": g.dst_lane, "width": g.width}))
+            last.update(dict.fromkeys(vectors, move))
+        return self.placed(core, dst, list(dict.fromkeys(last.values())))
 

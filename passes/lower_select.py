@@ -7,7 +7,8 @@ zero padding comes along) is a MEM copy, compressed into repeat forms over
 runs of vectors; every other result vector is assembled by SXM lane moves
 planned by `compiler.layout.lane_moves` (one move per contiguous lane segment,
 repeated over vectors with the same lane pattern, merged in order). The plan is
-per op and the same on every chip of its group (SPMD, same addresses).
+per op and the same on every chip of its group (SPMD, same addresses); `part.split` of a
+computed value is the one select whose plan differs per chip (each copies its own slice).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from xdsl.ir import Operation
 
 from compiler.layout import Layout, MoveGroup, Run, lane_moves, strided_runs
 from dialects import tops
+from dialects.part import SplitOp
 from passes.chip_builder import Placed
 
 
@@ -86,9 +88,23 @@ def select_plan(op: tops.SelectOp, lanes: int) -> SelectPlan:
 
 def lower_select(lowering, op: tops.SelectOp, core: int, _scratch: int) -> Placed:
     """`Lowering` rule (passes/lower_to_chip.py) for every SelectOp."""
-    plan, b = select_plan(op, lowering.lanes), lowering.builder
     srcs = [lowering.at(v, core) for v in op.operands]
-    dst = lowering.out_addr(op)
+    return emit_plan(lowering, select_plan(op, lowering.lanes), srcs, lowering.out_addr(op), core)
+
+
+def lower_split(lowering, op: SplitOp, core: int) -> Placed:
+    """`part.split` of a computed value every chip holds whole: each chip copies its slice
+    (the one plan that differs per chip: the slice starts at the chip's block)."""
+    dims, chips = tops.shape_of(op.input), list(op.chips.get_values())
+    pieces = np.split(np.arange(prod(dims), dtype=np.int64).reshape(dims), len(chips), axis=op.axis.value.data)
+    piece = pieces[chips.index(core)]
+    plan = plan_select([Layout(dims, lowering.lanes)], Layout(piece.shape, lowering.lanes), piece.reshape(-1))
+    return emit_plan(lowering, plan, [lowering.at(op.input, core)], lowering.out_addr(op), core)
+
+
+def emit_plan(lowering, plan: SelectPlan, srcs: list[Placed], dst: int, core: int) -> Placed:
+    """The copies and lane moves of `plan` on `core`, reading `srcs`, writing at `dst`."""
+    b = lowering.builder
     written = [
         b.copy(core, Placed(srcs[k].addr + run.src, srcs[k].tokens), dst + run.dst, run.count,
                run.src_step, run.dst_step)

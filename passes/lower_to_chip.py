@@ -30,7 +30,9 @@ from xdsl.dialects.builtin import (
     NoneAttr,
     StringAttr,
     TensorType,
+    UnitAttr,
     f32,
+    i8,
 )
 from xdsl.dialects.func import FuncOp, ReturnOp
 from xdsl.ir import Block, Operation, Region, SSAValue
@@ -48,7 +50,9 @@ from compiler.layout import (
 )
 from compiler.system import System, load_system
 from dialects import tops
+from dialects.tops import AbsentAttr
 from dialects.chip import (
+    INT8_PER_ADDRESS,
     InputOp,
     MxmLoadOp,
     MxmMatmulOp,
@@ -63,8 +67,8 @@ from dialects.part import ADDR, SYSTEM, AllGatherOp, AllReduceOp, CollectiveOp, 
 from passes.chip_builder import ChipBuilder, Placed, SramTop, chunk_runs
 from passes.partition import main_function
 from passes.place import address_of, is_slice_source, keeps_layout, value_chips
-from passes.lower_select import lower_select
-from passes.lower_windows import lower_im2col
+from passes.lower_select import lower_select, lower_split
+from passes.lower_windows import lower_im2col, scratch_vectors
 
 SRC_ADDR = "part.src_addr"
 """On a lowered collective: the SRAM address of its operand (the same on every chip)."""
@@ -100,7 +104,11 @@ def tensor_name(attrs, index: int, default: str) -> str:
 
 
 def dense_vectors(array: np.ndarray, lanes: int) -> DenseIntOrFPElementsAttr:
-    image = to_vectors(array, lanes)
+    """The [vectors x lanes] image of a constant: f32, or i8 for int8 weights (packed into
+    addresses by the runtime and `place`, not here)."""
+    image = to_vectors(array, lanes)  # f32: exact for int8 values
+    if array.dtype == np.int8:
+        return DenseIntOrFPElementsAttr(TensorType(i8, list(image.shape)), BytesAttr(image.astype(np.int8).tobytes()))
     return DenseIntOrFPElementsAttr(TensorType(f32, list(image.shape)), BytesAttr(image.astype("<f4").tobytes()))
 
 
@@ -164,10 +172,13 @@ class Lowering:
                 token = self.builder.add(InputOp(name, core, addr, arg.type))  # type: ignore[arg-type]
                 self.env[(arg, core)] = Placed(addr, (token,))
 
-    def preload(self, value: SSAValue, cores: Sequence[int], slices: Sequence[np.ndarray]) -> None:
+    def preload(self, value: SSAValue, cores: Sequence[int], slices: Sequence[np.ndarray | None]) -> None:
+        """Each core's piece of a constant; None for a piece whose values are absent (shape-only)."""
         addr = value.owner.attributes[ADDR].value.data  # type: ignore[union-attr]
+        element = value.type.get_element_type()  # type: ignore[union-attr]
+        absent = AbsentAttr(TensorType(element, [self.layout(value).vectors, self.lanes]))
         for core, data in zip(cores, slices):
-            token = self.builder.add(PreloadOp(core, addr, dense_vectors(data, self.lanes)))
+            token = self.builder.add(PreloadOp(core, addr, absent if data is None else dense_vectors(data, self.lanes)))
             self.env[(value, core)] = Placed(addr, (token,))
 
     def constant(self, op: tops.ConstantOp) -> None:
@@ -176,10 +187,13 @@ class Lowering:
             self.preload(op.result, cores, [op.array()] * len(cores))
 
     def split(self, op: SplitOp) -> None:
-        if not isinstance(op.input.owner, tops.ConstantOp):
-            raise LockstepError(f"part.split of a computed value is not supported (at {op.location})")
+        if not isinstance(source := op.input.owner, tops.ConstantOp):
+            for core in op.chips.get_values():
+                self.env[(op.result, core)] = lower_split(self, op, core)
+            return
         cores = op.chips.get_values()
-        pieces = np.split(op.input.owner.array(), len(cores), axis=op.axis.value.data)
+        whole = source.array()
+        pieces = [None] * len(cores) if whole is None else np.split(whole, len(cores), axis=op.axis.value.data)
         self.preload(op.result, cores, pieces)
 
     # ------------------------------------------------------------ compute
@@ -212,6 +226,8 @@ class Lowering:
             return self.scratch(cores, sum(self.layout(dims).vectors for dims in between))
         if isinstance(op, tops.WhereOp):
             return self.scratch(cores, 2 * self.layout(op.result).vectors)
+        if isinstance(op, tops.Im2colOp):
+            return self.scratch(cores, scratch_vectors(op, self.lanes))
         if isinstance(op, tops.ReduceOp) and self.last_axis_reduction(op) and self.layout(op.input).vpr > 1:
             return self.scratch(cores, self.layout(op.input).vectors)
         return 0
@@ -280,22 +296,25 @@ class Lowering:
     def matmul(self, op: tops.MatmulOp, core: int, _: int) -> Placed:
         """Weight tiles of B loaded from SRAM, streamed by A's rows, accumulated over K chunks.
         A batched B ([..., K, N], A's batch dims) is one such matmul per batch slice: slice i
-        of A, B and the result are contiguous rows at known addresses."""
+        of A, B and the result are contiguous rows at known addresses. An i8 B (int8 weights)
+        is loaded by int8 loads, whose src counts the int8 vectors packed into its addresses."""
         a, w = self.at(op.lhs, core), self.at(op.rhs, core)
         la, lw = self.layout(op.lhs), self.layout(op.rhs)
         out, lanes = self.out_addr(op), self.lanes
+        int8 = op.rhs.type.get_element_type() == i8  # type: ignore[union-attr]
+        w_first, load_fields = (w.addr * INT8_PER_ADDRESS, {"int8": UnitAttr()}) if int8 else (w.addr, {})
         batched = len(shape(op.rhs)) > 2
         batches = prod(shape(op.rhs)[:-2]) if batched else 1
         m, k = (shape(op.lhs)[-2], lw.rows // batches) if batched else (la.rows, lw.rows)
         chains = []
         for batch in range(batches):
-            a_at, w_at, o_at = a.addr + batch * m * la.vpr, w.addr + batch * k * lw.vpr, out + batch * m * lw.vpr
+            a_at, w_at, o_at = a.addr + batch * m * la.vpr, w_first + batch * k * lw.vpr, out + batch * m * lw.vpr
             for nn in range(lw.vpr):
                 previous: SSAValue | None = None
                 for kk in range(la.vpr):
                     rows = min(lanes, la.width - kk * lanes)
-                    tile = self.builder.add(
-                        MxmLoadOp(core, rows, {"src": (w_at + kk * lanes * lw.vpr + nn, lw.vpr, w.tokens)}))
+                    tile = self.builder.add(MxmLoadOp(
+                        core, rows, {"src": (w_at + kk * lanes * lw.vpr + nn, lw.vpr, w.tokens)}, fields=load_fields))
                     slots = {"src": (a_at + kk, la.vpr, a.tokens)}
                     if previous is not None:
                         slots["acc"] = (o_at + nn, lw.vpr, (previous,))

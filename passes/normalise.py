@@ -7,7 +7,9 @@ softmax is on the last axis (non-negative); ops whose operands are all
 constants are folded, so a broadcast of a constant never survives. Gelu,
 LayerNormalization and RMSNormalization become reductions and elementwise ops;
 reduce_mean becomes reduce_sum times 1/n; every reduction is over the last axis
-or over axis 1 of a rank-4 [outer, reduced, rows, width] view, with keepdims. Each rule is
+or over axis 1 of a rank-4 [outer, reduced, rows, width] view, with keepdims. A reshape
+that only regroups the leading axes a transpose leaves in place moves before it (exported
+attention's K^T becomes the 4-D transpose partitioning splits by heads). Each rule is
 a small RewritePattern; new ops keep the location of the op they replace.
 """
 from __future__ import annotations
@@ -30,6 +32,7 @@ from xdsl.transforms.dead_code_elimination import region_dce
 
 from compiler.errors import LockstepError
 from compiler.tops_eval import evaluate_op
+from passes.normalise_attention import ATTENTION_PATTERNS
 from passes.normalise_conv import TRANSPOSE_PATTERNS, WINDOW_PATTERNS
 from dialects import tops
 from passes.decompose import Emitter
@@ -51,7 +54,7 @@ def _full(shape: Sequence[int], fill: float) -> tops.ConstantOp:
 
 
 class FoldConstants(RewritePattern):
-    """An op whose operands are all constants becomes a constant."""
+    """An op whose operands are all constants becomes a constant (absent if any operand is)."""
 
     def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter, /):
         if not isinstance(op, tops.TopsOp | tops.SameTypeOp):
@@ -59,7 +62,11 @@ class FoldConstants(RewritePattern):
         constants = [_constant_of(v) for v in op.operands]
         if not all(constants):
             return
-        folded = tops.ConstantOp.from_array(evaluate_op(op, [c.array() for c in constants]))
+        arrays = [c.array() for c in constants]
+        if any(a is None for a in arrays):
+            folded = tops.ConstantOp.absent(tops.shape_of(op.results[0]))
+        else:
+            folded = tops.ConstantOp.from_array(evaluate_op(op, arrays))
         _replace(rewriter, op, [folded], folded.result)
 
 
@@ -146,7 +153,7 @@ class SquarePow(RewritePattern):
     @op_type_rewrite_pattern
     def match_and_rewrite(self, op: tops.PowOp, rewriter: PatternRewriter, /):
         exponent = _constant_of(op.rhs)
-        if exponent is None or tops.shape_of(op.lhs) != op.out_shape() or not (exponent.array() == 2).all():
+        if exponent is None or exponent.is_absent or tops.shape_of(op.lhs) != op.out_shape() or not (exponent.array() == 2).all():
             return
         new = tops.MulOp(op.lhs, op.lhs)
         _replace(rewriter, op, [new], new.result)
@@ -278,7 +285,7 @@ def _matrix_of(b: SSAValue) -> tuple[list[Operation], SSAValue] | None:
     if all(d == 1 for d in shape[:-2]):
         reshape = tops.ReshapeOp(b, matrix)
         return [reshape], reshape.result
-    if (constant := _constant_of(b)) is not None:
+    if (constant := _constant_of(b)) is not None and not constant.is_absent:
         slices = constant.array().reshape(-1, *matrix)
         if (slices == slices[0]).all():
             folded = tops.ConstantOp.from_array(slices[0])
@@ -367,6 +374,30 @@ class SelectNoOps(RewritePattern):
             rewriter.replace(op, [], [source])
 
 
+class ReshapeBeforeTranspose(RewritePattern):
+    """A reshape of a transpose that only regroups the leading axes the transpose leaves in
+    place is done first: reshape(transpose(y)) = transpose(reshape(y)). PyTorch's exported
+    scaled_dot_product_attention transposes K as [B*H, S, d] -> [B*H, d, S] between reshapes
+    from and to [B, H, ...]; after this (and the reshapes merged) it is the [B, H, S, d] ->
+    [B, H, d, S] transpose of a hand-written K^T, whose heads axis partitioning can split."""
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: tops.ReshapeOp, rewriter: PatternRewriter, /):
+        source = op.input.owner
+        if not isinstance(source, tops.TransposeOp) or len(list(source.result.uses)) != 1:
+            return  # moving a shared transpose would compute it twice
+        perm = source.permutation()
+        kept = next((i for i, p in enumerate(perm) if p != i), len(perm))  # leading axes in place
+        moved = len(perm) - kept
+        transposed, after = tops.shape_of(source.result), tops.shape_of(op.result)
+        if moved == 0 or len(after) < moved or list(after[len(after) - moved :]) != list(transposed[kept:]):
+            return
+        lead = len(after) - moved
+        reshape = tops.ReshapeOp(source.input, [*after[:lead], *tops.shape_of(source.input)[kept:]])
+        transpose = tops.TransposeOp(reshape.result, [*range(lead), *(lead + p - kept for p in perm[kept:])])
+        _replace(rewriter, op, [reshape, transpose], transpose.result)
+
+
 def is_normal_matmul(op: tops.MatmulOp) -> bool:
     """A [..., M, K] with B [K, N], or A [..., M, K] with B [..., K, N] of the same batch dims."""
     a, b = tops.shape_of(op.lhs), tops.shape_of(op.rhs)
@@ -413,7 +444,9 @@ class NormalisePass(ModulePass):
                 ReductionForms(),
                 SoftmaxLastAxis(),
                 SelectNoOps(),
+                ReshapeBeforeTranspose(),
                 *WINDOW_PATTERNS,
+                *ATTENTION_PATTERNS,
             ]
         )
         PatternRewriteWalker(patterns, post_walk_func=region_dce).rewrite_module(op)

@@ -1,16 +1,18 @@
 """`normalise` rules for convolution, pooling, BatchNormalization and LRN (docs/conv.md).
 
 Activations stay NCHW between ONNX ops; each of these ops works on an NHWC view
-(one transpose in, one out; `SinkTransposes` cancels the pairs between ops):
+(one transpose in, one out; `SinkTransposes` cancels the pairs between ops), except a
+pool that is cheaper on the NCHW tensor itself:
 - Conv: im2col of the NHWC input ([N, OH, OW, KH*KW*C], columns ordered kh, kw, c)
   times the weight as a [KH*KW*C, M] matrix (block diagonal for groups), + bias.
   A 1x1 convolution with unit strides and no padding needs no im2col.
 - BatchNormalization: folded into the weights and bias of the Conv it follows (when
   that Conv has constant parameters and no other user), else x * a + b per channel.
-- MaxPool / AveragePool: im2col viewed as [N*OH*OW, KH*KW, 1, C] and reduced over axis 1
-  (a VXM chain across rows); padding becomes the lowest float for max (a constant added
-  to the windows), and an average multiplies by 1 / (taps counted) per position.
-  ceil_mode is extra end padding that no average counts.
+- MaxPool / AveragePool (any number of spatial axes): im2col viewed as [N*OH*OW, KH*KW, 1, C]
+  (NHWC) or [N*C*OH, KH*KW, 1, OW] (NCHW) and reduced over axis 1 (a VXM chain across rows);
+  padding becomes the lowest float for max (a constant added to the windows), and an
+  average multiplies by 1 / (taps counted) per position. ceil_mode is extra end padding
+  that no average counts.
 - LRN: x * (bias + alpha/size * (x^2 @ band))^-beta, the channel window sum being a
   matmul of the NHWC squares by a constant 0/1 band matrix [C, C].
 """
@@ -24,7 +26,7 @@ from xdsl.ir import Operation, SSAValue
 from xdsl.pattern_rewriter import PatternRewriter, RewritePattern, op_type_rewrite_pattern
 
 from compiler.errors import LockstepError
-from compiler.windows import avg_divisor, conv_weight_matrix, lrn_band, padding_mask
+from compiler.windows import avg_divisor, conv_weight_matrix, im2col_source, lrn_band
 from dialects import tops
 from passes.decompose import Emitter
 
@@ -46,12 +48,17 @@ def _bn_params(bn: tops.BatchNormOp) -> list[np.ndarray] | None:
     return None if any(a is None for a in arrays) else arrays  # type: ignore[return-value]
 
 
+def _is_constant(value: SSAValue | None) -> bool:
+    """A constant, its values known or absent (a shape-only model)."""
+    return value is None or isinstance(value.owner, tops.ConstantOp)
+
+
 def _folds_into(bn: tops.BatchNormOp) -> tops.ConvOp | None:
     """The Conv a BatchNormalization can be folded into: its only user, all parameters constant."""
     conv = bn.input.owner
-    if not isinstance(conv, tops.ConvOp) or _use_count(conv.result) != 1 or _bn_params(bn) is None:
+    if not isinstance(conv, tops.ConvOp) or _use_count(conv.result) != 1:
         return None
-    if _array(conv.weight) is None or (conv.bias is not None and _array(conv.bias) is None):
+    if not all(_is_constant(v) for v in (bn.scale, bn.bias, bn.mean, bn.var, conv.weight, conv.bias)):
         return None
     return conv
 
@@ -65,13 +72,18 @@ class FoldBatchNormIntoConv(RewritePattern):
         conv = _folds_into(op)
         if conv is None:
             return
-        scale, beta, mean, var = (a.astype(np.float64) for a in _bn_params(op))  # type: ignore[union-attr]
-        a = scale / np.sqrt(var + op.epsilon.value.data)
-        weight = _array(conv.weight).astype(np.float64) * a[:, None, None, None]  # type: ignore[union-attr]
-        old_bias = _array(conv.bias) if conv.bias is not None else np.zeros(len(a))
-        bias = (old_bias - mean) * a + beta
         e = Emitter()
-        w, b = e.const(weight), e.const(bias)
+        params, weight = _bn_params(op), _array(conv.weight)
+        if params is None or weight is None or (conv.bias is not None and _array(conv.bias) is None):
+            # some values are absent (shape-only): so are the folded ones, of the same shapes
+            w = e(tops.ConstantOp.absent(tops.shape_of(conv.weight)))
+            b = e(tops.ConstantOp.absent(tops.shape_of(op.scale)))
+        else:
+            scale, beta, mean, var = (p.astype(np.float64) for p in params)
+            a = scale / np.sqrt(var + op.epsilon.value.data)
+            old_bias = _array(conv.bias) if conv.bias is not None else np.zeros(len(a))
+            w = e.const(weight.astype(np.float64) * a[:, None, None, None])
+            b = e.const((old_bias - mean) * a + beta)
         fused = tops.ConvOp(conv.input, w, b, conv.ints("strides"), conv.ints("pads"), conv.ints("dilations"),
                             conv.group.value.data)
         y = e(fused)
@@ -124,38 +136,62 @@ class ConvDecompose(RewritePattern):
         e.replace(rewriter, op, e(tops.TransposeOp(y, TO_NCHW)))
 
 
+def _pools_channels_last(op: tops.PoolOp) -> bool:
+    """Whether a pool runs on the NHWC tensor: when that exists already (the input is one
+    transposed to NCHW, a conv's output: no transposes are added) or when its windows have
+    no more rows than those of the NCHW tensor (OW <= C; e.g. a [1, 512, 7, 7] input)."""
+    source = op.input.owner
+    if isinstance(source, tops.TransposeOp) and _to_nchw(source.permutation()):
+        return True
+    return tops.shape_of(op.input)[1] >= op.out_shape()[-1]
+
+
 class PoolDecompose(RewritePattern):
-    """Max / average pooling as a reduction over im2col windows [N*OH*OW, KH*KW, 1, C]."""
+    """Max / average pooling with k spatial axes as a reduction over axis 1 of im2col windows
+    [rows, KH*KW, 1, width]: windows of the NHWC tensor (rows N*OH*OW, width C) or of the
+    NCHW one viewed as [N*C, H, W] (rows N*C*OH, width OW: W along the lanes, no transposes);
+    `_pools_channels_last` chooses."""
 
     def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter, /):
         if not isinstance(op, tops.PoolOp):
             return
-        e = Emitter()
-        n, c, h, w = tops.shape_of(op.input)
-        _, _, oh, ow = op.out_shape()
+        e, shape, out = Emitter(), tops.shape_of(op.input), op.out_shape()
         kernel, strides, pads, dilations = op.ints("kernel"), op.ints("strides"), op.ints("pads"), op.ints("dilations")
+        k, spatial = len(kernel), shape[2:]
         # ceil_mode: pad the end so that every window of the result is whole
-        extra = [max(0, (o - 1) * s + d * (k - 1) + 1 - (size + pads[i] + pads[i + 2]))
-                 for i, (o, s, d, k, size) in enumerate(zip((oh, ow), strides, dilations, kernel, (h, w)))]
-        padded = (pads[0], pads[1], pads[2] + extra[0], pads[3] + extra[1])
-        windows = [n * oh * ow, kernel[0] * kernel[1], 1, c]
-        x = e(tops.TransposeOp(op.input, TO_NHWC))
+        ends = [pads[k + i] + max(0, (o - 1) * s + d * (kk - 1) + 1 - (size + pads[i] + pads[k + i]))
+                for i, (o, s, d, kk, size) in enumerate(zip(out[2:], strides, dilations, kernel, spatial))]
+        padded = (*pads[:k], *ends)
+        channels_last = _pools_channels_last(op)
+        if channels_last:
+            forward, back = _channels_last(len(shape))
+            x = e(tops.TransposeOp(op.input, forward))
+            pooled = (shape[0], *out[2:], shape[1])
+        else:
+            x = e(tops.ReshapeOp(op.input, [shape[0] * shape[1], *spatial]))
+            pooled = (shape[0] * shape[1], *out[2:])
+        windows = [int(np.prod(pooled[:-1])), int(np.prod(kernel)), 1, pooled[-1]]
         cols = e(tops.Im2colOp(x, kernel, strides, padded, dilations, windows))
         if isinstance(op, tops.MaxPoolOp):
-            mask = padding_mask((n, h, w, c), kernel, strides, padded, dilations, (oh, ow))
-            if mask.any():
-                cols = e(tops.AddOp(cols, e.const(np.where(mask, LOWEST, 0).reshape(windows))))
+            padding = im2col_source(tops.shape_of(x), kernel, strides, padded, dilations) < 0
+            if padding.any():
+                cols = e(tops.AddOp(cols, e.const(np.where(padding, LOWEST, 0).reshape(windows))))
             y = e(tops.ReduceMaxOp(cols, [1], True))
         else:
-            divisor = avg_divisor((h, w), kernel, strides, pads, dilations, (oh, ow),
+            divisor = avg_divisor(spatial, kernel, strides, pads, dilations, out[2:],
                                   bool(op.count_include_pad.value.data))
-            scale = np.broadcast_to((1 / divisor)[None, :, :, None], (n, oh, ow, c)).reshape(n * oh * ow, 1, 1, c)
+            per_position = (1 / divisor)[None, ..., None] if channels_last else (1 / divisor)[None]
+            scale = np.broadcast_to(per_position, pooled).reshape(windows[0], 1, 1, windows[3])
             y = e(tops.MulOp(e(tops.ReduceSumOp(cols, [1], True)), e.const(scale)))
-        y = e(tops.ReshapeOp(y, [n, oh, ow, c]))
-        e.replace(rewriter, op, e(tops.TransposeOp(y, TO_NCHW)))
+        if channels_last:
+            y = e(tops.TransposeOp(e(tops.ReshapeOp(y, list(pooled))), back))
+        else:
+            y = e(tops.ReshapeOp(y, list(out)))
+        e.replace(rewriter, op, y)
 
 
 def _channels_last(rank: int) -> tuple[list[int], list[int]]:
+    """The permutations NCHW -> NHWC and back for a rank-`rank` tensor (channels to the end)."""
     perm = [0, *range(2, rank), 1]
     return perm, np.argsort(perm).tolist()
 
@@ -184,10 +220,15 @@ def _compose(first: Sequence[int], second: Sequence[int]) -> list[int]:
     return [first[p] for p in second]
 
 
+def _to_nchw(perm: Sequence[int]) -> bool:
+    """NHWC -> NCHW with 2 or more spatial axes (rank 3 is left alone: transformers use it)."""
+    return len(perm) >= 4 and list(perm) == _channels_last(len(perm))[1]
+
+
 def _layout_change(perm: Sequence[int]) -> bool:
     """The transposes these rules make: NCHW <-> NHWC (the rules below touch only those, so
     models without convolutions normalise as before)."""
-    return tuple(perm) in (TO_NHWC, TO_NCHW)
+    return len(perm) >= 4 and list(perm) in _channels_last(len(perm))
 
 
 class MergeTransposes(RewritePattern):
@@ -221,7 +262,7 @@ class SinkTransposes(RewritePattern):
                 perm = owner.permutation()
             elif not isinstance(owner, tops.ConstantOp) or tops.shape_of(v) != op.out_shape():
                 return
-        if perm is None or tuple(perm) != TO_NCHW:
+        if perm is None or not _to_nchw(perm):
             return
         inverse = np.argsort(perm).tolist()
         new_ops: list[Operation] = []
@@ -230,7 +271,7 @@ class SinkTransposes(RewritePattern):
             if isinstance(v.owner, tops.TransposeOp):
                 operands.append(v.owner.input)
             else:
-                new_ops.append(tops.ConstantOp.from_array(np.transpose(v.owner.array(), inverse)))
+                new_ops.append(v.owner.transposed(inverse))
                 operands.append(new_ops[-1].result)
         inner = type(op)(*operands)
         outer = tops.TransposeOp(inner.results[0], perm)
@@ -261,7 +302,7 @@ class ReduceThroughTranspose(RewritePattern):
         if not isinstance(op, tops.ReduceOp) or not op.keepdims():
             return
         source = op.input.owner
-        if not isinstance(source, tops.TransposeOp) or tuple(source.permutation()) != TO_NCHW:
+        if not isinstance(source, tops.TransposeOp) or not _to_nchw(source.permutation()):
             return
         if _use_count(source.result) != 1:
             return

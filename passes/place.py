@@ -4,8 +4,9 @@ Every value gets `part.addr`, the same vector address on all chips of its group
 (SPMD code shares addresses); function arguments get theirs in the function's
 `part.arg_addrs`. A reshape that keeps the last axis keeps the vector layout, so
 it aliases its input. Constants read only through `part.split` take no space
-(each chip holds just its slice). Nothing is reused yet: every tensor lives
-for the whole program, which keeps the schedule free of write-after-read hazards.
+(each chip holds just its slice); int8 weights take a quarter of the addresses.
+Nothing is reused yet: every tensor lives for the whole program, which keeps the
+schedule free of write-after-read hazards.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from xdsl.context import Context
-from xdsl.dialects.builtin import DenseArrayBase, IntegerAttr, ModuleOp, i64
+from xdsl.dialects.builtin import DenseArrayBase, IntegerAttr, ModuleOp, i8, i64
 from xdsl.dialects.func import FuncOp, ReturnOp
 from xdsl.ir import Operation, SSAValue
 from xdsl.passes import ModulePass
@@ -21,6 +22,7 @@ from xdsl.passes import ModulePass
 from compiler.layout import Layout
 from compiler.system import load_system
 from dialects import tops
+from dialects.chip import INT8_PER_ADDRESS
 from dialects.part import ADDR, CHIPS, SYSTEM, SplitOp, chips_of
 from passes.chip_builder import SramTop
 from passes.partition import main_function
@@ -52,7 +54,12 @@ def keeps_layout(op: Operation) -> bool:
 
 
 def vectors(value: SSAValue, lanes: int) -> int:
-    return Layout(tuple(value.type.get_shape()), lanes).vectors  # type: ignore[union-attr]
+    """SRAM addresses a value takes: its vectors, or for int8 weights its int8 vectors packed
+    INT8_PER_ADDRESS to an address (docs/architecture.md, "Tensor layout")."""
+    count = Layout(tuple(value.type.get_shape()), lanes).vectors  # type: ignore[union-attr]
+    if value.type.get_element_type() == i8:  # type: ignore[union-attr]
+        return -(-count // INT8_PER_ADDRESS)
+    return count
 
 
 def place(module: ModuleOp) -> None:

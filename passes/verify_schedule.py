@@ -126,7 +126,7 @@ class _Program:
         if isinstance(core, IntegerAttr) and not 0 <= core.value.data < self.system.chips:
             raise self.fail(i, -1, "none", f"names chip {core.value.data}, but the system has chips 0..{self.system.chips - 1}")
         if isinstance(op, PreloadOp | InputOp):
-            vectors = op.data.get_shape()[0] if isinstance(op, PreloadOp) else self.extent(op)
+            vectors = op.addresses if isinstance(op, PreloadOp) else self.extent(op)
             self.writes.add(op=i, hop=-1, chip=op.core.value.data, addr=op.addr.value.data + np.arange(vectors), cycle=0)
         elif isinstance(op, OutputOp):
             slot = self.add_slot(i, "output", op.src)
@@ -153,10 +153,9 @@ class _Program:
         cycles = issue_cycles(cycle, count, stride)
         self.issues.add(op=i, unit=unit, cycle=cycles)
         for name in op.SLOTS:
-            if (slot_addr := op.slot_addr(name)) is not None:
-                base, step = slot_addr
+            if op.slot_addr(name) is not None:
                 slot = self.add_slot(i, name, op.slot_tokens(name))
-                self.reads.add(op=i, hop=-1, chip=chip, addr=base + step * np.arange(count), cycle=cycles, slot=slot)
+                self.reads.add(op=i, hop=-1, chip=chip, addr=op.slot_addresses(name), cycle=cycles, slot=slot)
         if isinstance(op, MxmLoadOp):
             self.loads.add(op=i, unit=unit, cycle=cycle, ready=ready_cycle(op, cycle, self.system))
             return

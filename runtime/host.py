@@ -2,7 +2,8 @@
 
 Shape S (rank 0 counts as [1]) has rows = prod(S[:-1]) and vpr = ceil(S[-1] / lanes)
 vectors per row; element (r, c) is lane c % lanes of vector r*vpr + c // lanes,
-and padding lanes are zero.
+and padding lanes are zero. int8 weights pack INT8_PER_ADDRESS int8 vectors into
+an address (vector v in byte plane v % 4 of address v // 4).
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from xdsl.dialects.builtin import DenseIntOrFPElementsAttr
+from xdsl.dialects.builtin import DenseIntOrFPElementsAttr, i8
+
+from dialects.chip import INT8_PER_ADDRESS
 
 
 def layout(shape: tuple[int, ...], lanes: int) -> tuple[int, int, int]:
@@ -40,6 +43,12 @@ def from_vectors(vectors: np.ndarray, shape: tuple[int, ...], lanes: int) -> np.
 
 
 def preload_vectors(data: DenseIntOrFPElementsAttr) -> np.ndarray:
-    """A chip.preload's [vectors x lanes] payload as float32."""
+    """A chip.preload's [vectors x lanes] payload as float32. int8 vectors fill whole addresses,
+    INT8_PER_ADDRESS each: the unused byte planes of the last one read as zeros."""
     element = np.dtype(data.get_element_type().format)
-    return np.frombuffer(data.data.data, dtype=element).astype(np.float32).reshape(data.get_shape())
+    vectors = np.frombuffer(data.data.data, dtype=element).astype(np.float32).reshape(data.get_shape())
+    if data.get_element_type() != i8:
+        return vectors
+    padded = np.zeros((-(-vectors.shape[0] // INT8_PER_ADDRESS) * INT8_PER_ADDRESS, vectors.shape[1]), np.float32)
+    padded[: vectors.shape[0]] = vectors
+    return padded

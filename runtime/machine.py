@@ -26,6 +26,10 @@ def run(program: Program, inputs: dict[str, np.ndarray], timing_only: bool = Fal
 
     Timing only skips the numbers, and with them the inputs (which may then be empty)."""
     start = time.perf_counter()
+    if program.absent and not timing_only:
+        raise LockstepError(
+            f"{program.describe(program.absent[0])} has no data: a shape-only program runs timing only (lockstep run --timing-only)"
+        )
     host_inputs = {} if timing_only else _checked_inputs(program, inputs)
     timeline = timing.check(program)
     outputs = {} if timing_only else numbers.evaluate(program, timeline, host_inputs)

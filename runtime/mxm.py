@@ -2,7 +2,9 @@
 
 A plane holds the tile of the most recent mxm_load that started on it; a
 matmul iteration at cycle c needs that load to be the one its `weights` names
-and to be ready (last row's issue + mxm_load latency) by c.
+and to be ready (last row's issue + mxm_load latency) by c. int8 weights sit
+packed in SRAM (runtime/program.py): only int8 loads may read them, and an int8
+load reads nothing else.
 """
 
 from __future__ import annotations
@@ -48,6 +50,24 @@ def _broken_tile(program: Program, matmuls: Events, bad: int, row: int | None, n
     else:
         story = f"tile overwritten: the plane now holds {holder}, not the tile weights names ({wanted_names})"
     return program.blame(op, cycle, f"{at}: {story}")
+
+
+def check_int8_reads(program: Program, reads: Events, writes: Events, read_source: np.ndarray) -> None:
+    """Every int8 read takes a value an i8 preload wrote, and no other read does."""
+    if not program.int8_src and not program.int8_data.any():
+        return  # nothing packed, nothing to mix up
+    int8_read = program.read_plane[reads.run] >= 0
+    int8_value = program.int8_data[writes.op[read_source]]
+    if (bad := earliest(int8_read != int8_value, reads.cycle)) is None:
+        return
+    op, addr = int(reads.op[bad]), int(reads.addr[bad])
+    writer = program.describe(int(writes.op[read_source[bad]]))
+    run = int(reads.run[bad])
+    if int8_read[bad]:
+        what = f"the int8 load reads byte plane {int(program.read_plane[run])} of address {addr}, which holds fp32 data from {writer}"
+    else:
+        what = f"operand '{program.read_slot[run]}' reads address {addr} as fp32, but it holds int8 vectors from {writer}"
+    raise program.blame(op, int(reads.cycle[bad]), what)
 
 
 def tile(rows: np.ndarray, lanes: int) -> np.ndarray:

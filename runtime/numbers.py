@@ -20,6 +20,7 @@ import numpy as np
 from xdsl.ir import Operation
 
 from dialects.chip import (
+    INT8_PER_ADDRESS,
     InputOp,
     JoinOp,
     MemCopyOp,
@@ -84,7 +85,11 @@ class Evaluator:
         self.inputs = inputs
         self.iterations = program.iterations.tolist()
         source = timeline.read_source
-        self.reads = Sources(program.reads, timeline.writes.op[source], timeline.writes.iteration[source])
+        # An int8 read takes byte plane p of a packed address: row INT8_PER_ADDRESS * address + p of the preload.
+        plane = program.read_plane[timeline.reads.run]
+        row = timeline.writes.iteration[source]
+        row = np.where(plane >= 0, INT8_PER_ADDRESS * row + plane, row)
+        self.reads = Sources(program.reads, timeline.writes.op[source], row)
         sent = timeline.recv_source
         self.received = Sources(program.recvs, timeline.sends.op[sent], timeline.sends.iteration[sent])
         self.recv_run = {op: run for run, op in enumerate(program.recvs.op.tolist())}
@@ -153,7 +158,15 @@ class Evaluator:
         self.values[op_id] = to_vectors(self.inputs[op.tensor.data], self.lanes)
 
     def load(self, op: MxmLoadOp, op_id: int) -> None:
-        self.values[op_id] = mxm.tile(self.read_all(op_id, "src"), self.lanes)
+        int8_rows = self.program.int8_src.get(op_id)
+        if int8_rows is None:
+            rows = self.read_all(op_id, "src")
+        else:  # one reads row per iteration residue: interleave them back into iteration order
+            rows = np.empty((self.iterations[op_id], self.lanes), dtype=np.float32)
+            for residue, run in enumerate(int8_rows):
+                count = int(self.program.reads.count[run])
+                rows[residue :: len(int8_rows)] = self.reads.fetch(self.values, run, 0, count, self.lanes)
+        self.values[op_id] = mxm.tile(rows, self.lanes)
 
     def transpose(self, op: SxmTransposeOp, op_id: int) -> None:
         self.values[op_id] = sxm.transpose(self.read_all(op_id, "src"), op.int_field("width"))

@@ -3,8 +3,11 @@
 Every instruction becomes rows of `Runs`: arithmetic progressions of vector
 events (issue or landing cycle, SRAM address), one row per op and operand, so
 the checks and the numbers work on whole arrays and never on one vector at a
-time. Loading judges no timing; it only rejects what cannot be tabled at all:
-an op without a cycle, an unknown unit, link or op, lanes outside the vector.
+time. An int8 mxm_load's rows come INT8_PER_ADDRESS to an address: its src is
+one row per iteration residue mod INT8_PER_ADDRESS, each reading one byte plane
+of addresses `step` apart. Loading judges no timing; it only rejects what cannot
+be tabled at all: an op without a cycle, an unknown unit, link or op, lanes
+outside the vector.
 """
 
 from __future__ import annotations
@@ -23,7 +26,9 @@ from xdsl.utils.exceptions import ParseError
 
 from compiler.errors import LockstepError
 from compiler.system import Link, System, load_system
+from dialects.tops import AbsentAttr, Tops
 from dialects.chip import (
+    INT8_PER_ADDRESS,
     REDUCE_OPS,
     VXM_BINARY,
     VXM_OPS,
@@ -130,6 +135,9 @@ class Program:
     reads: Runs  # every SRAM operand and output read; output rows' cycles are set by the timing check
     read_slot: list[str]  # per reads row: the operand's name
     read_final: np.ndarray  # per reads row: an output read, after the last cycle
+    read_plane: np.ndarray  # per reads row: the byte plane an int8 read takes, -1 for a whole vector
+    int8_src: dict[int, list[int]]  # int8 mxm_load op -> its src reads rows, by iteration residue
+    int8_data: np.ndarray  # per op: an i8 preload (its addresses hold packed int8 vectors)
     allowed: np.ndarray  # sorted `reads row * n_ops + producer op` of every operand's promise
     writes: Runs  # cycle = landing cycle
     sends: Runs  # key: link id
@@ -144,6 +152,7 @@ class Program:
     slot_runs: list[dict[str, int]]  # per op: operand name -> reads row
     inputs: dict[str, tuple[int, ...]]  # host input name -> shape
     outputs: dict[str, int]  # host output name -> op
+    absent: list[int]  # preloads without data (a shape-only program): timing only
     vector_instructions: int
     unit_busy: dict[str, int]
 
@@ -175,6 +184,12 @@ class Program:
 
     def describe(self, op: int) -> str:
         return self.names.describe(op)
+
+    def read_iteration(self, run: int, index: int) -> int:
+        """The op's iteration behind event `index` of reads row `run` (an int8 load splits its
+        iterations over one row per residue)."""
+        rows = self.int8_src.get(int(self.reads.op[run]))
+        return index if rows is None else rows.index(run) + len(rows) * index
 
 
 @dataclass
@@ -214,6 +229,7 @@ def parse_module(text: str, origin: str = "<string>") -> ModuleOp:
     ctx = Context()
     ctx.load_dialect(Builtin)
     ctx.load_dialect(Chip)
+    ctx.load_dialect(Tops)  # #tops.absent, the data of a shape-only preload
     try:
         return Parser(ctx, text, origin).parse_module()
     except ParseError as err:
@@ -285,6 +301,9 @@ class _Builder:
         self.sends, self.recvs, self.loads, self.matmuls = _RunRows(), _RunRows(), _RunRows(), _RunRows()
         self.read_slot: list[str] = []
         self.read_final: list[bool] = []
+        self.read_plane: list[int] = []
+        self.int8_src: dict[int, list[int]] = {}
+        self.int8_data: set[int] = set()
         self.allowed: list[tuple[int, int]] = []
         self.weights: list[tuple[int, frozenset[int]]] = []
         self.load_ready: list[int] = []
@@ -293,6 +312,7 @@ class _Builder:
         self.links: dict[tuple[int, int, int], int] = {}
         self.inputs: dict[str, tuple[int, ...]] = {}
         self.outputs: dict[str, int] = {}
+        self.absent: list[int] = []
         self.chips_seen: set[int] = set()
         self.vector_instructions = 0
         self.unit_busy: dict[str, int] = {}
@@ -343,7 +363,9 @@ class _Builder:
         self.vector_instructions += count
         self.unit_busy[op.UNIT_KIND] = self.unit_busy.get(op.UNIT_KIND, 0) + count
         for name in op.SLOTS:
-            if (slot := op.slot_addr(name)) is not None:
+            if isinstance(op, MxmLoadOp) and op.is_int8:
+                self.add_int8_reads(op, op_id, chip, cycle, stride, count)
+            elif (slot := op.slot_addr(name)) is not None:
                 self.add_read(op_id, chip, name, cycle, stride, slot, count, op.slot_tokens(name), final=False)
         if isinstance(op, (SendOp, RecvOp)):
             self.add_transfer(op, op_id, chip, cycle, stride, count)
@@ -394,10 +416,14 @@ class _Builder:
     def add_host_write(self, op: PreloadOp | InputOp, op_id: int, chip: int) -> None:
         addr = op.addr.value.data
         if isinstance(op, PreloadOp):
-            shape = op.data.get_shape()
+            shape = op.shape
             if len(shape) != 2 or shape[1] != self.lanes:
                 raise self.error(op_id, 0, f"preload data must be [vectors x {self.lanes}], not {list(shape)}")
-            vectors = shape[0]
+            vectors = op.addresses
+            if isinstance(op.data, AbsentAttr):
+                self.absent.append(op_id)
+            if op.is_int8:
+                self.int8_data.add(op_id)
         else:
             shape = tuple(op.type.get_shape())
             name = op.tensor.data
@@ -427,12 +453,27 @@ class _Builder:
         count: int,
         tokens: Sequence[SSAValue],
         final: bool,
-    ) -> None:
+        plane: int = -1,
+    ) -> int:
         row = self.reads.add(op_id, chip, cycle, stride, slot[0], slot[1], count)
         self.slot_runs[op_id][name] = row
         self.read_slot.append(name)
         self.read_final.append(final)
+        self.read_plane.append(plane)
         self.allowed.extend((row, producer) for token in tokens for producer in self.resolve(token))
+        return row
+
+    def add_int8_reads(self, op: MxmLoadOp, op_id: int, chip: int, cycle: int, stride: int, count: int) -> None:
+        """Iterations r, r + k, r + 2k, ... (k = INT8_PER_ADDRESS) read int8 vectors u0 + (r + jk)*step:
+        one byte plane, (u0 + r*step) % k, of addresses advancing by `step`: one reads row per r."""
+        first, step = op.slot_addr("src")  # type: ignore[misc]
+        k = INT8_PER_ADDRESS
+        rows = []
+        for r in range(min(k, count)):
+            vector = first + r * step
+            rows.append(self.add_read(op_id, chip, "src", cycle + r * stride, k * stride, (vector // k, step),
+                                      -(-(count - r) // k), op.src, final=False, plane=vector % k))
+        self.int8_src[op_id] = rows
 
     # -- names ----------------------------------------------------------------
 
@@ -483,6 +524,9 @@ class _Builder:
             reads=self.reads.build(),
             read_slot=self.read_slot,
             read_final=np.array(self.read_final, dtype=bool),
+            read_plane=np.array(self.read_plane, dtype=np.int64),
+            int8_src=self.int8_src,
+            int8_data=np.isin(np.arange(n_ops), list(self.int8_data)),
             allowed=_pair_keys(self.allowed, n_ops),
             writes=self.writes.build(),
             sends=self.sends.build(),
@@ -497,6 +541,7 @@ class _Builder:
             slot_runs=self.slot_runs,
             inputs=self.inputs,
             outputs=self.outputs,
+            absent=self.absent,
             vector_instructions=self.vector_instructions,
             unit_busy=self.unit_busy,
         )

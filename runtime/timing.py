@@ -47,6 +47,7 @@ def check(program: Program) -> Timeline:
     reads = replace(reads, cycle=np.where(final, cycles + 1, reads.cycle))
     matmul_load = mxm.check_tiles(program, program.matmuls.expand())
     read_source = _check_operands(program, reads, writes, final, int(reads.cycle.max(initial=cycles)) + 1)
+    mxm.check_int8_reads(program, reads, writes, read_source)
     return Timeline(cycles, reads, read_source, writes, sends, recv_source, matmul_load)
 
 
@@ -61,7 +62,10 @@ def _check_sram(program: Program, events: Events, final: np.ndarray, verb: str) 
     if (bad := earliest((events.addr < 0) | (events.addr >= size), order_cycle)) is not None:
         op, addr = int(events.op[bad]), int(events.addr[bad])
         cycle = "end" if final[bad] else int(events.cycle[bad])
-        what = f"iteration {int(events.iteration[bad])} {verb} address {addr}, outside SRAM (0..{size - 1})"
+        iteration = int(events.iteration[bad])
+        if verb == "reads":  # an int8 load's reads rows split its iterations (runtime/program.py)
+            iteration = program.read_iteration(int(events.run[bad]), iteration)
+        what = f"iteration {iteration} {verb} address {addr}, outside SRAM (0..{size - 1})"
         raise program.blame(op, cycle, what)
 
 
@@ -119,7 +123,7 @@ def _broken_operand(
     early = here[ours & (writes.cycle[here] <= cycle)]
     what = "the output" if final else f"operand '{program.read_slot[run]}'"
     names = ", ".join(program.describe(p) for p in producers)
-    at = f"{what} reads address {addr} (iteration {int(reads.iteration[bad])})"
+    at = f"{what} reads address {addr} (iteration {program.read_iteration(run, int(reads.iteration[bad]))})"
     if landed.size == 0 and late.size:
         story = f"before its producer's value lands: {program.describe(int(writes.op[late[0]]))} lands it at cycle {int(writes.cycle[late[0]])} (late data)"
     elif landed.size == 0:

@@ -30,9 +30,10 @@ def save(path: Path, nodes, inputs: Mapping, outputs: Mapping | Iterable[str], i
     return str(path)
 
 
-def run_json(capsys, model: str, chips: int = 1, inputs: dict | None = None) -> dict:
-    """`lockstep run MODEL --check --json` on `chips` chips (seeded random inputs unless given)."""
-    argv = ["run", model, "--check", "--json", "--chips", str(chips)]
+def run_json(capsys, model: str, chips: int = 1, inputs: dict | None = None, extra: Iterable[str] = ()) -> dict:
+    """`lockstep run MODEL --check --json` on `chips` chips (seeded random inputs unless given),
+    with `extra` arguments (--strategy, --shape, ...)."""
+    argv = ["run", model, "--check", "--json", "--chips", str(chips), *extra]
     with tempfile.TemporaryDirectory() as scratch:
         if inputs is not None:
             np.savez(Path(scratch) / "inputs.npz", **inputs)

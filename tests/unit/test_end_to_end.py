@@ -74,7 +74,7 @@ def test_data_movement_ops(capsys, tmp_path, chips):
 
 
 def test_compile_writes_streams_and_report(capsys, tmp_path):
-    assert main(["compile", str(MLP), "--chips", "4", "-o", str(tmp_path / "out"), "--json"]) == 0
+    assert main(["compile", str(MLP), "--chips", "4", "--strategy", "tensor", "-o", str(tmp_path / "out"), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     for key in ("chips", "cycles", "latency_us", "sram_bytes_per_chip", "transfers"):
         assert key in report

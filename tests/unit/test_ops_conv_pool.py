@@ -1,5 +1,5 @@
-"""Conv, BatchNormalization, MaxPool, AveragePool, GlobalAveragePool/GlobalMaxPool and LRN
-end to end: import, normalise (im2col + matmul / reductions, docs/conv.md), kernel-free
+"""Conv, BatchNormalization, MaxPool, AveragePool (1-D, 2-D, 3-D), GlobalAveragePool/GlobalMaxPool
+and LRN end to end: import, normalise (im2col + matmul / reductions, docs/conv.md), kernel-free
 lowering, runtime vs onnxruntime, on 1 chip and on 2 chips tensor-parallel (a conv's
 weight matrix split by output channel)."""
 
@@ -13,6 +13,8 @@ from onnx import TensorProto, helper
 from compiler.errors import LockstepError
 from compiler.onnx_import import import_model
 from compiler.tops_eval import evaluate
+from dialects import tops
+from passes.lower_windows import im2col_plan
 from passes.normalise import NormalisePass
 from onnx_cases import assert_matches, run_json, tensor
 
@@ -167,6 +169,82 @@ def test_avg_pool_dilated_opset19(capsys, tmp_path):
 def test_pool_1d(capsys, tmp_path, op):
     node = helper.make_node(op, ["x"], ["y"], kernel_shape=[3], strides=[2], pads=[1, 1])
     assert_matches(run_json(capsys, save(tmp_path / "p.onnx", [node], {"x": [2, 3, 10]}), 1))
+
+
+POOLS_3D = {
+    "max_default": ("MaxPool", {"kernel_shape": [2, 2, 2]}),
+    "max_pad_stride": ("MaxPool", {"kernel_shape": [3, 2, 3], "strides": [2, 1, 2], "pads": [1, 0, 1, 1, 1, 0]}),
+    "max_dilated_ceil": ("MaxPool", {"kernel_shape": [2, 2, 2], "strides": [2, 2, 3], "dilations": [2, 1, 2],
+                                     "ceil_mode": 1}),
+    "max_same": ("MaxPool", {"kernel_shape": [3, 3, 2], "strides": [2, 2, 2], "auto_pad": "SAME_UPPER"}),
+    "avg_pad_excluded": ("AveragePool", {"kernel_shape": [3, 3, 3], "pads": [1, 1, 1, 1, 1, 1]}),
+    "avg_pad_included": ("AveragePool", {"kernel_shape": [2, 3, 3], "strides": [1, 2, 2], "pads": [1, 1, 0, 0, 1, 1],
+                                         "count_include_pad": 1}),
+    "avg_dilated_ceil": ("AveragePool", {"kernel_shape": [2, 2, 3], "strides": [3, 2, 3], "dilations": [2, 2, 1],
+                                         "pads": [0, 1, 1, 1, 0, 1], "ceil_mode": 1}),
+    "avg_ceil_included": ("AveragePool", {"kernel_shape": [3, 3, 3], "strides": [2, 2, 2], "pads": [1, 1, 1, 1, 1, 1],
+                                          "ceil_mode": 1, "count_include_pad": 1}),
+}
+
+
+@pytest.mark.parametrize("chips", [1, 2])
+@pytest.mark.parametrize("case", sorted(POOLS_3D))
+def test_pool_3d(capsys, tmp_path, case, chips):
+    op, attrs = POOLS_3D[case]
+    model = save(tmp_path / "p.onnx", [helper.make_node(op, ["x"], ["y"], **attrs)], {"x": [2, 3, 6, 7, 8]}, opset=19)
+    assert_matches(run_json(capsys, model, chips))
+
+
+@pytest.mark.parametrize("case", sorted(POOLS_3D))
+def test_pool_3d_reference_and_decomposition_match_onnxruntime(tmp_path, case):
+    """The tops interpreter before normalise (compiler.windows.pool) and after it (im2col,
+    reductions) against onnxruntime, also on a wide channel axis (the NHWC form)."""
+    import onnxruntime
+
+    op, attrs = POOLS_3D[case]
+    for shape in ([2, 3, 6, 7, 8], [1, 40, 5, 4, 6]):
+        model = save(tmp_path / "p.onnx", [helper.make_node(op, ["x"], ["y"], **attrs)], {"x": shape}, opset=19)
+        x = RNG.standard_normal(shape).astype(np.float32)
+        want = onnxruntime.InferenceSession(model, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+        for module in (import_model(model), normalised(model)):
+            np.testing.assert_allclose(evaluate(module, {"x": x})["y"], want, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("shape, channels_last", [([1, 3, 9, 10], False), ([1, 40, 5, 6], True),
+                                                  ([1, 2, 4, 5, 6], False), ([1, 3, 10], False)])
+def test_pool_layout_choice(tmp_path, shape, channels_last):
+    """A pool of a graph input runs on the NCHW tensor (W along the lanes, no transposes)
+    unless its channels outnumber the output columns (the NHWC windows have fewer rows)."""
+    k = len(shape) - 2
+    node = helper.make_node("MaxPool", ["x"], ["y"], kernel_shape=[2] * k, strides=[2] * k)
+    names = op_names(normalised(save(tmp_path / "p.onnx", [node], {"x": shape})))
+    assert names.count("tops.im2col") == 1 and names.count("tops.reduce_max") == 1
+    assert ("tops.transpose" in names) == channels_last
+
+
+def test_windows_strided_along_the_lanes_read_a_deinterleaved_copy(capsys, tmp_path):
+    """A stride-2 pool of NCHW data: each input row is first deinterleaved (even positions,
+    then odd: a width-1 move per lane, cut into a piece per SXM unit), after which every
+    window vector is one contiguous move of its OW lanes."""
+    node = helper.make_node("MaxPool", ["x"], ["y"], kernel_shape=[2, 3], strides=[2, 2], dilations=[1, 2])
+    model = save(tmp_path / "p.onnx", [node], {"x": [1, 3, 8, 14]})
+    op = next(o for o in normalised(model).walk() if isinstance(o, tops.Im2colOp))
+    plan = im2col_plan(op, 320, 4)
+    rows, taps, ow = 3 * 4, 6, 5
+    assert {g.width for g in plan.windows} == {ow} and sum(g.run.count for g in plan.windows) == rows * taps
+    assert {g.width for g in plan.deinterleave} == {1}
+    assert sum(g.run.count for g in plan.deinterleave) == 3 * 8 * 14 and len(plan.deinterleave) == 14 * 4
+    assert_matches(run_json(capsys, model, 1))
+
+
+def test_pool_after_conv_stays_nhwc(tmp_path):
+    """A pool of a conv's output pools the NHWC tensor the conv made, whatever its sizes:
+    the only transposes left are the input's and the output's."""
+    w = RNG.standard_normal((2, 3, 3, 3)).astype(np.float32)
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
+             helper.make_node("MaxPool", ["c"], ["y"], kernel_shape=[2, 2], strides=[2, 2])]
+    names = op_names(normalised(save(tmp_path / "p.onnx", nodes, {"x": [1, 3, 12, 12]}, [tensor("w", w)])))
+    assert names.count("tops.transpose") == 2
 
 
 @pytest.mark.parametrize("chips", [1, 2])

@@ -5,14 +5,17 @@ input (from then), keepdims and noop_with_empty_axes; normalise leaves only
 reductions over the last axis (SXM lane reductions) or over axis 1 of
 [outer, reduced, rows, width] (VXM ops across rows). LayerNormalization and
 RMSNormalization decompose into them. Also the importer's folding of shape
-computations (Shape, Range, ConstantOfShape) and the pre-13 Softmax coercion.
+computations (Shape, Range, ConstantOfShape), of reductions of zero-size tensors
+(constants: the reduction's identity) and the pre-13 Softmax coercion.
 """
 
 
 import numpy as np
+import onnx
 import pytest
 from onnx import TensorProto, helper
 
+from compiler.errors import LockstepError
 from compiler.onnx_import import import_model
 from compiler.tops_eval import evaluate
 from dialects import tops
@@ -71,6 +74,61 @@ def test_noop_with_empty_axes(capsys, tmp_path):
     node = helper.make_node("ReduceSum", ["x"], ["y"], noop_with_empty_axes=1)
     model = save(tmp_path / "m.onnx", [node], {"x": [3, 4]}, {"y": [3, 4]}, opset=13)
     assert_matches(run_json(capsys, model))
+
+
+def empty_set_model(op: str, axes, elem: int, opset: int = 18) -> onnx.ModelProto:
+    """op(e, axes) of a zero-size input e [2, 0, 4], as float, plus a run-time input x when the
+    result has elements."""
+    reduce, inits = reduce_node(op, axes, 1, opset)
+    reduce.input[0], reduce.output[0] = "e", "r"
+    out = out_shape([2, 0, 4], axes, 1)
+    nodes = [reduce, helper.make_node("Cast", ["r"], ["y" if 0 in out else "f"], to=TensorProto.FLOAT)]
+    inputs = [helper.make_tensor_value_info("e", elem, [2, 0, 4])]
+    if 0 not in out:
+        nodes.append(helper.make_node("Add", ["f", "x"], ["y"]))
+        inputs.append(helper.make_tensor_value_info("x", TensorProto.FLOAT, out))
+    graph = helper.make_graph(nodes, "empty", inputs, [helper.make_tensor_value_info("y", TensorProto.FLOAT, out)],
+                              inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = 10
+    return model
+
+
+@pytest.mark.parametrize("op, axes, elem", [
+    ("ReduceSum", [1], TensorProto.FLOAT), ("ReduceMax", [1], TensorProto.FLOAT), ("ReduceMin", [0, 1], TensorProto.FLOAT),
+    ("ReduceMax", [1], TensorProto.BOOL), ("ReduceMin", [1], TensorProto.INT8), ("ReduceSum", [2], TensorProto.FLOAT),
+])
+def test_reduction_of_an_empty_set_is_its_identity(tmp_path, op, axes, elem):
+    """A reduction of a zero-size tensor is a constant: the identity of the reduction (0,
+    -inf / +inf, False, the int8 extremes) where the reduced axes are empty, an empty tensor
+    where a kept axis is; a run-time value then adds to it like to any constant. Checked
+    against onnxruntime (the onnx reference for bool, which onnxruntime's ReduceMax lacks)."""
+    import onnxruntime
+    from onnx.reference import ReferenceEvaluator
+
+    from compiler.backend import LockstepBackend
+
+    model = empty_set_model(op, axes, elem, opset=20 if elem == TensorProto.BOOL else 18)  # bool ReduceMax: opset 20
+    feeds = {"e": np.zeros((2, 0, 4), helper.tensor_dtype_to_np_dtype(elem))}
+    if len(model.graph.input) > 1:
+        feeds["x"] = RNG.standard_normal(out_shape([2, 0, 4], axes, 1)).astype(np.float32)
+    if elem == TensorProto.BOOL:
+        want = ReferenceEvaluator(model).run(None, feeds)[0]
+    else:
+        want = onnxruntime.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(
+            None, feeds)[0]
+    got = LockstepBackend.run_model(model, feeds)[0]
+    assert got.shape == want.shape
+    np.testing.assert_array_equal(got, want)
+    onnx.save(model, tmp_path / "m.onnx")
+    assert not [o for o in import_model(str(tmp_path / "m.onnx")).walk() if isinstance(o, tops.ReduceOp)]
+
+
+def test_empty_max_of_wide_integers_is_rejected(tmp_path):
+    """int32's lowest value (the identity of an empty max) is beyond float32's exact integers."""
+    onnx.save(empty_set_model("ReduceMax", [1], TensorProto.INT32), tmp_path / "m.onnx")
+    with pytest.raises(LockstepError, match=r"ReduceMax.*beyond 2\*\*24"):
+        import_model(str(tmp_path / "m.onnx"))
 
 
 @pytest.mark.parametrize("shape,axes,keepdims", CASES)

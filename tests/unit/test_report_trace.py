@@ -18,7 +18,7 @@ def compiled(tmp_path_factory) -> dict[int, Path]:
     out = {}
     for chips in (1, 4):
         directory = tmp_path_factory.mktemp(f"mlp{chips}")
-        assert main(["compile", str(MLP), "--chips", str(chips), "-o", str(directory)]) == 0
+        assert main(["compile", str(MLP), "--chips", str(chips), "--strategy", "tensor", "-o", str(directory)]) == 0
         out[chips] = directory
     return out
 

@@ -8,9 +8,9 @@ import pytest
 
 import compiler.system
 from compiler.errors import LockstepError
-from compiler.system import Link, System, load_system, presets
+from compiler.system import PRESET_DIR, Link, System, load_system, presets
 
-PRESETS = ["dragonfly72", "node8", "ring8", "single", "torus4x4", "torus4x4x4"]
+PRESETS = ["dragonfly72", "groq576", "node8", "ring8", "single", "torus4x4", "torus4x4x4"]
 
 
 def toml_with(topology: str) -> str:
@@ -270,7 +270,7 @@ def test_disjoint_routes_use_parallel_links_and_stop_at_k():
 
 
 def test_unknown_preset_lists_the_presets():
-    with pytest.raises(LockstepError, match=r"unknown system preset 'nope' \(presets: dragonfly72, node8, ring8, single, torus4x4, torus4x4x4"):
+    with pytest.raises(LockstepError, match=r"unknown system preset 'nope' \(presets: dragonfly72, groq576, node8, ring8, single, torus4x4, torus4x4x4"):
         load_system("nope")
 
 
@@ -806,3 +806,26 @@ def test_link_id_errors():
         system.link_id(9, 0)
     with pytest.raises(LockstepError, match="chip 4 is not in system"):
         system.out_links(4)
+
+
+def test_groq576_preset_is_the_generated_wiring():
+    from compiler.wiring import preset_text
+
+    assert (PRESET_DIR / "groq576.toml").read_text() == preset_text(), "rerun: python -m compiler.wiring"
+
+
+def test_groq576_wiring():
+    """8 racks x 9 nodes x 8 chips: 16 ports per chip; each rack wired exactly as dragonfly72."""
+    system = load_system(chips=576)
+    assert system.spec == "groq576" and system.chips == 576
+    assert all(len(system.links_from(c)) == 16 for c in range(576))
+    by_class = {cls: sum(1 for l in system.links_from(100) if l.cls == cls) for cls in ("local", "global", "rack")}
+    assert by_class == {"local": 7, "global": 4, "rack": 5}
+    rack = load_system("dragonfly72")
+    for r in (0, 5):
+        inside = sorted((l.src - 72 * r, l.dst - 72 * r, l.port, l.cls) for l in system.links
+                        if l.cls != "rack" and l.src // 72 == r)
+        assert inside == sorted((l.src, l.dst, l.port, l.cls) for l in rack.links)
+    pairs = {(l.src // 72, l.dst // 72) for l in system.links if l.cls == "rack"}
+    assert pairs == {(a, b) for a in range(8) for b in range(8) if a != b}
+    assert system.diameter() <= 5

@@ -20,12 +20,11 @@ func.func @main(%x: tensor<2x330xf32> {tops.name = "x"}, %v: tensor<2x6xf32> {to
 // CHECK-NEXT: chip.join core 0(%[[R0]], %[[R1]])
 
 // concat along lanes [2, 330] ++ [2, 6]: the first vector of each row is copied, the
-// second takes x's 10 live lanes, then v's 6 lanes merged at lane 10.
+// second takes x's 10 live lanes, then v's 6 lanes merged at lane 10 (its last writer).
 // CHECK-NEXT: %[[L0:[0-9]+]] = chip.mem_copy core 0 unit "mem" repeat 2 stride 1 dst[14, 2] src[0, 2] (%[[X]])
 // CHECK-NEXT: %[[L1:[0-9]+]] = chip.sxm_move core 0 unit "sxm" repeat 2 stride 1 lanes 0 to 0 width 10 dst[15, 2] src[1, 2] (%[[X]])
 // CHECK-NEXT: %[[L2:[0-9]+]] = chip.sxm_move core 0 unit "sxm" repeat 2 stride 1 lanes 0 to 10 width 6 dst[15, 2] src[4, 1] (%[[V]]) merge[15, 2] (%[[L1]])
-// CHECK-NEXT: %[[LM:[0-9]+]] = chip.join core 0(%[[L1]], %[[L2]])
-// CHECK-NEXT: chip.join core 0(%[[L0]], %[[LM]])
+// CHECK-NEXT: chip.join core 0(%[[L0]], %[[L2]])
 
 // slice v[:, 1:5]: one lane move per row, repeated.
 // CHECK-NEXT: %[[S:[0-9]+]] = chip.sxm_move core 0 unit "sxm" repeat 2 stride 1 lanes 1 to 0 width 4 dst[18, 1] src[4, 1] (%[[V]])

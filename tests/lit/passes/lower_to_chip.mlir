@@ -46,10 +46,9 @@
 // CHECK-NEXT: %[[SM0:[0-9]+]] = chip.vxm "div" core 0 unit "vxm" repeat 2 stride 1 lanes 8 dst[425, 1] lhs[448, 1] (%[[EXP]]) rhs[446, 1] (%[[SUM]])
 
 // reshape [2, 8] -> [16] changes the last axis: SXM lane moves, row 1 merged
-// into lanes 8..15 of the same vector.
+// into lanes 8..15 of the same vector; that merge is the vector's last writer.
 // CHECK:      %[[M0:[0-9]+]] = chip.sxm_move core 0 unit "sxm" repeat 1 stride 1 lanes 0 to 0 width 8 dst[427, 1] src[425, 1] (%[[SM0]])
 // CHECK-NEXT: %[[M1:[0-9]+]] = chip.sxm_move core 0 unit "sxm" repeat 1 stride 1 lanes 0 to 8 width 8 dst[427, 1] src[426, 1] (%[[SM0]]) merge[427, 1] (%[[M0]])
-// CHECK-NEXT: %[[F0:[0-9]+]] = chip.join core 0(%[[M0]], %[[M1]])
 
 // transpose [2, 8] -> [8, 2]: one SXM block transpose reading 2 vectors.
 // CHECK:      %[[TR0:[0-9]+]] = chip.sxm_transpose core 0 unit "sxm" repeat 2 stride 1 width 8 dst[428, 1] src[425, 1] (%[[SM0]])
@@ -65,7 +64,7 @@
 // Outputs are read back from chip 0, naming their producers.
 // CHECK:      chip.output "y" core 0 at 417 : tensor<2x2xf32>(%[[S0]])
 // CHECK-NEXT: chip.output "e" core 0 at 419 : tensor<2x400xf32>(%[[E0]])
-// CHECK-NEXT: chip.output "f" core 0 at 427 : tensor<16xf32>(%[[F0]])
+// CHECK-NEXT: chip.output "f" core 0 at 427 : tensor<16xf32>(%[[M1]])
 // CHECK-NEXT: chip.output "t" core 0 at 428 : tensor<8x2xf32>(%[[TR0]])
 // CHECK-NEXT: chip.output "b" core 0 at 436 : tensor<2x3xf32>(%[[B0]])
 // CHECK-NEXT: chip.output "c" core 0 at 438 : tensor<2x3xf32>(%[[C0]])

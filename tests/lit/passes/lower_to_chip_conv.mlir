@@ -1,7 +1,8 @@
 // lower-to-chip of a 3x3 conv (pad 1, C = 2, M = 2) on one chip: the NCHW input
 // becomes NHWC (row copies, SXM transposes); tops.im2col becomes SXM lane moves of
 // one tap's 2 channels each, repeated over runs of window rows: order 0 starts a
-// vector (no merge), later orders merge into it; padding is never written. The
+// vector (no merge), later orders merge into it, naming the moves that wrote those
+// vectors before; padding is never written. The
 // [9, 18] windows then stream through one [18, 2] weight tile.
 // RUN: lockstep-opt %s -p 'normalise,partition{chips=1},place,lower-to-chip' | filecheck %s
 
@@ -16,10 +17,8 @@ func.func @main(%x: tensor<1x2x3x3xf32> {tops.name = "x"}) -> (tensor<1x2x3x3xf3
 // CHECK:      chip.mem_copy core 0 unit "mem" repeat 2 stride 1 dst[57, 1] src[0, 3] (%[[X]])
 // CHECK:      chip.sxm_transpose core 0 unit "sxm" repeat 2 stride 1 width 3 dst[30, 1] src[61, 1]
 // CHECK-NEXT: %[[T:[0-9]+]] = chip.join core 0(%{{[0-9]+}}, %{{[0-9]+}}, %{{[0-9]+}})
-// CHECK-NEXT: %[[O0:[0-9]+]] = chip.sxm_move core 0 unit "sxm" repeat 2 stride 1 lanes 0 to 0 width 2 dst[37, 1] src[24, 1] (%[[T]])
-// CHECK-NOT:  merge
-// CHECK:      %[[J0:[0-9]+]] = chip.join core 0(%[[O0]],
-// CHECK-NEXT: chip.sxm_move core 0 unit "sxm" repeat 2 stride 1 lanes 0 to 2 width 2 dst[37, 1] src[25, 1] (%[[T]]) merge[37, 1] (%[[J0]])
+// CHECK-NEXT: %[[O0:[0-9]+]] = chip.sxm_move core 0 unit "sxm" repeat 2 stride 1 lanes 0 to 0 width 2 dst[37, 1] src[24, 1] (%[[T]]){{$}}
+// CHECK:      chip.sxm_move core 0 unit "sxm" repeat 2 stride 1 lanes 0 to 2 width 2 dst[37, 1] src[25, 1] (%[[T]]) merge[37, 1] (%[[O0]])
 // CHECK:      %[[TILE:[0-9]+]] = chip.mxm_load core 0 unit "mxm" repeat 18 stride 1 src[6, 1] (%[[W]])
 // CHECK-NEXT: %[[Y:[0-9]+]] = chip.mxm_matmul core 0 unit "mxm" repeat 9 stride 1 weights(%[[TILE]]) dst[42, 1] src[33, 1] (%{{[0-9]+}})
 // CHECK-NEXT: chip.sxm_transpose core 0 unit "sxm" repeat 3 stride 1 width 2 dst[63, 1] src[42, 1] (%[[Y]])

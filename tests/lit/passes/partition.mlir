@@ -7,7 +7,7 @@
 // Megatron: the first weight is split by columns, the second by rows, and the
 // partial products are summed by an all-reduce; types become per-chip shapes.
 // part.split_kind records the choice per matmul (report.json's `partition`).
-// TENSOR: builtin.module attributes {part.system = "fc:2"}
+// TENSOR: builtin.module attributes {{.*}}part.system = "fc:2"
 // TENSOR: %[[W1:.*]] = part.split %w1 axis 1 over [0, 1]{{.*}} : tensor<4x8xf32> -> tensor<4x4xf32>
 // TENSOR: tops.matmul %x, %[[W1]] {part.split_kind = "column", part.chips = array<i64: 0, 1>} : (tensor<1x4xf32>, tensor<4x4xf32>) -> tensor<1x4xf32>
 // TENSOR: tops.relu %h {part.chips = array<i64: 0, 1>} : tensor<1x4xf32>

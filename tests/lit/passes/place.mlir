@@ -7,7 +7,7 @@
 
 // Sizes in 320-lane vectors: x [2, 400] is 2 rows x 2 vectors = 4; a [400, 4]
 // slice is 400; [2, 4] and [2, 2] are 2; [4] is 1.
-// TENSOR: builtin.module attributes {part.system = "fc:2", part.sram_top = array<i64: 421, 421>}
+// TENSOR: builtin.module attributes {part.strategy = "tensor", part.system = "fc:2", part.sram_top = array<i64: 421, 421>}
 // TENSOR: func.func @main{{.*}} attributes {part.arg_addrs = array<i64: 0>}
 // The split constants themselves take no space: each chip holds only its slice.
 // TENSOR-NEXT: %w1 = tops.constant {{.*}} {part.chips = array<i64: 0, 1>}
@@ -27,7 +27,7 @@
 
 // Pipeline stages allocate on their own chips: chip 1 starts again at 0 and
 // the two high-water marks differ.
-// PIPE: builtin.module attributes {part.system = "fc:2", part.sram_top = array<i64: 406, 19>}
+// PIPE: builtin.module attributes {part.strategy = "pipeline", part.system = "fc:2", part.sram_top = array<i64: 406, 19>}
 // PIPE: %w1 = tops.constant {{.*}}{part.chips = array<i64: 0>, part.addr = 4 : i64}
 // PIPE: %h = tops.matmul {{.*}}{part.chips = array<i64: 0>, part.split_kind = "stage 0", part.addr = 404 : i64}
 // PIPE: part.transfer from [0] to [1](%h) {part.chips = array<i64: 1>, part.addr = 0 : i64}

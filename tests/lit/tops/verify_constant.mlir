@@ -13,3 +13,17 @@ func.func @type() {
   func.return
 }
 // CHECK: attribute tensor<3x3xf32> expected from variable 'T', but got tensor<2x3xf32>
+
+// -----
+func.func @absent_type() {
+  %0 = "tops.constant"() <{value = #tops.absent<tensor<2x3xf32>>}> : () -> tensor<3x3xf32>
+  func.return
+}
+// CHECK: attribute tensor<3x3xf32> expected from variable 'T', but got tensor<2x3xf32>
+
+// -----
+func.func @absent_int() {
+  %0 = tops.constant #tops.absent<tensor<2xi32>>
+  func.return
+}
+// CHECK: constant must be f32, got i32

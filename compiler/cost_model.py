@@ -1,0 +1,200 @@
+"""The partition cost model: which strategy runs a model fastest on a system, and why.
+
+`partition{strategy=auto}` partitions a copy of the normalised module for every candidate
+(`tensor` over all chips, `pipeline`, `hybrid` with groups of 2, 4, 8, ... chips, and the
+model on one chip) and estimates each from its `part` IR alone, in one pass over the ops:
+
+- an op starts once its operands are ready and its chips are free (a chip runs one op at a
+  time: units overlapping inside an op are counted, across ops they are not);
+- matmul: weight tiles of lanes x lanes loaded a row per `mxm_load` cycle, one LHS row per
+  cycle per tile, spread over the MXM planes (the lowering in passes/chip_builder.py);
+- any other op: its result vectors over the VXM units (transcendentals at their latency), SXM
+  for data movement; reshapes that keep the layout are free;
+- collectives: the binding lower bound of the collective on the group
+  (compiler.collectives.bounds), point-to-point transfers the route's hops;
+- memory: every value its own SRAM (as `place` allocates), per chip, plus a margin for the
+  lowering's scratch vectors.
+
+The fastest candidate that fits in SRAM wins; the estimates of all of them are the reason
+printed. Estimates rank candidates; the schedule's cycle count is what the program takes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+from math import ceil, prod
+
+import numpy as np
+from xdsl.dialects.builtin import ModuleOp, TensorType, i8
+from xdsl.dialects.func import ReturnOp
+from xdsl.ir import Operation, SSAValue
+
+from compiler.errors import LockstepError
+from compiler.system import System
+from dialects import tops
+from dialects.part import CHIPS, AllGatherOp, AllReduceOp, SplitOp, TransferOp, chips_of
+
+SCRATCH_MARGIN = 0.15
+"""Room kept for the lowering's scratch vectors (softmax and reduction temporaries, window
+copies), which the estimate does not see: 12% more than the values on BERT-Large's layer."""
+
+DATA_MOVEMENT = (tops.SelectOp, tops.TransposeOp, tops.BroadcastOp, tops.ReduceOp, tops.Im2colOp)
+
+
+@dataclass(frozen=True)
+class Estimate:
+    strategy: str
+    group: int  # chips per tensor-parallel group (hybrid); 0 otherwise
+    chips: int
+    cycles: int
+    sram_bytes: int  # the fullest chip
+    fits: bool
+
+    @property
+    def label(self) -> str:
+        if self.chips == 1:
+            return "one chip"
+        return f"hybrid group={self.group}" if self.strategy == "hybrid" else self.strategy
+
+    def describe(self, system: System) -> str:
+        us = self.cycles / system.clock_hz * 1e6
+        fit = "" if self.fits else f", does not fit ({self.sram_bytes / 2**20:.0f} MiB per chip)"
+        where = "" if self.chips == 1 else f" on {self.chips}"
+        return f"{self.label}{where}: ~{us:.1f} us{fit}"
+
+
+def candidates(chips: int) -> list[tuple[str, int, int]]:
+    """(strategy, group, chips) to try on `chips` chips."""
+    if chips == 1:
+        return [("replicated", 0, 1)]
+    out = [("replicated", 0, 1), ("tensor", 0, chips), ("pipeline", 0, chips)]
+    group = 2
+    while group < chips:
+        if chips % group == 0:
+            out.append(("hybrid", group, chips))
+        group *= 2
+    if chips % 72 == 0 and chips > 72:  # a rack
+        out.append(("hybrid", 72, chips))
+    return out
+
+
+def vectors(value: SSAValue, lanes: int) -> int:
+    shape = value.type.get_shape() if isinstance(value.type, TensorType) else ()
+    if not shape:
+        return 1
+    return prod(shape[:-1]) * ceil(shape[-1] / lanes)
+
+
+@dataclass
+class CostModel:
+    system: System
+
+    @property
+    def lanes(self) -> int:
+        return self.system.lanes
+
+    def op_cycles(self, op: Operation) -> int:
+        latency, units = self.system.latency, self.system.units
+        if isinstance(op, tops.MatmulOp):
+            a, b = tops.shape_of(op.lhs), tops.shape_of(op.rhs)
+            rows = prod(a[:-1]) if len(b) == 2 else a[-2]
+            slices = 1 if len(b) == 2 else prod(b[:-2])
+            tiles = slices * ceil(b[-2] / self.lanes) * ceil(b[-1] / self.lanes)
+            per_tile = self.lanes * latency["mxm_load"] + rows
+            return ceil(tiles * per_tile / units["mxm"]) + latency["mxm"]
+        if isinstance(op, (AllReduceOp, AllGatherOp)):
+            return self.collective(op)
+        if isinstance(op, TransferOp):
+            return self.transfer(op)
+        if isinstance(op, tops.ReshapeOp) or not op.results:
+            return 0
+        out = vectors(op.results[0], self.lanes)
+        if isinstance(op, DATA_MOVEMENT):
+            return ceil(out / units["sxm"]) + latency["sxm"]
+        passes = 6 if isinstance(op, (tops.SoftmaxOp, tops.NormOp)) else 1
+        return ceil(passes * out / units["vxm"]) + latency["vxm_transcendental"]
+
+    def collective(self, op: AllReduceOp | AllGatherOp) -> int:
+        kind = "all-reduce" if isinstance(op, AllReduceOp) else "all-gather"
+        held = op.outputs[0]
+        return _collective_cycles(self.system, kind, tuple(op.group()), 4 * self.lanes * vectors(held, self.lanes))
+
+    def transfer(self, op: TransferOp) -> int:
+        vecs = vectors(op.inputs[0], self.lanes)
+        worst = 0
+        for src, dst in zip(op.group(), op.destinations()):
+            route = self.system.route(src, dst)
+            hops = sum(self.system.serialization_cycles(l) + self.system.hop_latency(l) for l in route)
+            ser = max((self.system.serialization_cycles(l) for l in route), default=0)
+            worst = max(worst, hops + (vecs - 1) * ser)
+        return worst
+
+    def estimate(self, module: ModuleOp, strategy: str, group: int, chips: int) -> Estimate:
+        from passes.place import vectors as sram_vectors  # (place imports partition, which imports this)
+
+        ready: dict[SSAValue, int] = {}
+        free = np.zeros(self.system.chips, dtype=np.int64)
+        sram = np.zeros(self.system.chips, dtype=np.int64)
+        for op in _ops(module):
+            if isinstance(op, ReturnOp) or CHIPS not in op.attributes:
+                continue
+            where = list(chips_of(op))
+            if not _is_slice_source(op):
+                sram[where] += sum(sram_vectors(r, self.lanes) for r in op.results if isinstance(r.type, TensorType))
+            if isinstance(op, (tops.ConstantOp, SplitOp)):
+                ready.update(dict.fromkeys(op.results, 0))
+                continue
+            start = max([ready.get(v, 0) for v in op.operands] + [int(free[where].max())])
+            end = start + self.op_cycles(op)
+            free[where] = end
+            ready.update(dict.fromkeys(op.results, end))
+        cycles = int(max(ready.values(), default=0))
+        top = int(sram.max()) * self.system.vector_bytes
+        return Estimate(strategy, group, chips, cycles, top, top * (1 + SCRATCH_MARGIN) <= self.system.sram_bytes)
+
+
+@lru_cache(maxsize=4096)
+def _collective_cycles(system: System, kind: str, group: tuple[int, ...], nbytes: int) -> int:
+    from compiler.collectives.bounds import lower_bounds
+
+    return max(lower_bounds(kind, system, nbytes, group).values(), default=0)
+
+
+def _ops(module: ModuleOp) -> Iterable[Operation]:
+    from passes.partition import main_function
+
+    return main_function(module).body.block.ops
+
+
+def _has_int8(module: ModuleOp) -> bool:
+    return any(isinstance(op, tops.ConstantOp) and op.result.type.get_element_type() == i8 for op in _ops(module))
+
+
+def _is_slice_source(op: Operation) -> bool:
+    return isinstance(op, tops.ConstantOp) and all(isinstance(u.operation, SplitOp) for u in op.result.uses)
+
+
+def choose(module: ModuleOp, system: System, chips: int,
+           partition: Callable[[ModuleOp, str, int, int], None]) -> tuple[Estimate, list[Estimate]]:
+    """The fastest candidate that fits and every estimate (those that fit first, fastest first);
+    `partition(copy, strategy, group, chips)` partitions a copy of the module in place. Raises
+    when none fits, naming the least hungry and by how much it overflows."""
+    model = CostModel(system)
+    estimates = []
+    for strategy, group, n in candidates(chips):
+        copy = module.clone()
+        partition(copy, strategy, group, n)
+        estimates.append(model.estimate(copy, strategy, group, n))
+    estimates.sort(key=lambda e: (not e.fits, e.cycles if e.fits else e.sram_bytes))
+    if not estimates[0].fits:
+        least = estimates[0]
+        need, have = least.sram_bytes / 2**20, system.sram_bytes / 2**20
+        raise LockstepError(
+            f"the model does not fit in SRAM on {chips} chip{'s' * (chips != 1)} in any partition: "
+            f"the least hungry, {least.label}, "
+            f"needs {need:.2f} MiB per chip of {have:.2f} MiB (over by {need - have:.2f} MiB); use more chips"
+            + ("" if _has_int8(module) else " or --weights int8")
+        )
+    return estimates[0], estimates

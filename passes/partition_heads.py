@@ -1,0 +1,146 @@
+"""Attention heads under `partition` (strategy `tensor`): which columns a projection's chips
+compute so that attention runs per head group on each chip, with no collective until the
+output projection (Megatron).
+
+A projection is a matmul by a constant weight whose result (after a bias add) is cut into
+heads by a reshape `[.., N] -> [.., H, hd]`, either directly (BERT's and Llama's separate
+q, k, v) or after a Split into pieces along the last axis (GPT-2's fused `[D, 3D]` QKV
+projection, then Split into q, k, v). Each chip gets whole heads of every piece: with
+`parts` the largest divisor of the chip count that divides every piece's heads, chip i
+computes head block `i * parts / chips` of each piece (a permuted column split of a fused
+weight: its q, k and v columns). With fewer heads than chips (4 heads on 8 chips) each head
+block is computed by `chips / parts` chips.
+
+Grouped-query attention (Llama: 4 query heads, 2 KV heads) reaches `partition` as matmuls
+batched on the KV heads (passes/normalise_attention.py): the query heads [.., H, S, d] are
+viewed as [.., KV, G*S, d] and multiplied by the un-repeated K and V. So a chip's query
+heads must be whole KV groups: the query projection splits into as many parts as divide
+the KV heads (4 chips, 2 KV heads: each group on 2 chips), the same blocks as the K and V
+projections, and the grouped matmuls are local (`attention_projections` finds the
+projections behind them). When K or V is a function result (the KV cache a step returns),
+the K and V projections are computed whole on every chip instead: a split cache would have
+to be all-gathered back, and it is as large as everything else a decode step moves
+together; each chip then takes its KV group of K and V with a local copy.
+"""
+
+from __future__ import annotations
+
+from xdsl.dialects.func import ReturnOp
+from xdsl.ir import SSAValue
+
+from dialects import tops
+from passes.partition_layout import Shard, largest_divisor
+
+Piece = tuple[int, int, int]
+"""(first column, columns, heads) of one part of a projection's output."""
+
+
+def splits_heads(op: tops.ReshapeOp) -> int | None:
+    """Heads of a reshape [.., N] -> [.., H, hd] (the leading axes unchanged), else None."""
+    src, dst = tops.shape_of(op.input), tops.shape_of(op.result)
+    if len(dst) != len(src) + 1 or dst[:-2] != src[:-1] or dst[-2] * dst[-1] != src[-1]:
+        return None
+    return dst[-2]
+
+
+def only_user(value: SSAValue) -> object | None:
+    users = [use.operation for use in value.uses]
+    return users[0] if len(users) == 1 else None
+
+
+def bias_end(value: SSAValue) -> SSAValue:
+    """Past the elementwise ops with a constant operand that only this value feeds (a bias)."""
+    while isinstance(user := only_user(value), tops.BinaryOp) and any(
+            isinstance(v.owner, tops.ConstantOp) for v in user.operands):
+        value = user.results[0]
+    return value
+
+
+def head_pieces(op: tops.MatmulOp) -> list[Piece] | None:
+    """How the projection's output is cut into heads, or None if it is not."""
+    out = bias_end(op.result)
+    n = tops.shape_of(out)[-1]
+    users = [use.operation for use in out.uses]
+    if len(users) == 1 and isinstance(users[0], tops.ReshapeOp):
+        heads = splits_heads(users[0])
+        return None if heads is None else [(0, n, heads)]
+    pieces = []
+    for user in users:
+        if not isinstance(user, tops.SliceOp):
+            return None
+        src, dst = tops.shape_of(user.input), tops.shape_of(user.result)
+        starts, steps = user.starts.get_values(), user.steps.get_values()
+        reshape = only_user(user.result)
+        if set(steps) != {1} or any(starts[:-1]) or src[:-1] != dst[:-1] or not isinstance(reshape, tops.ReshapeOp):
+            return None
+        heads = splits_heads(reshape)
+        if heads is None:
+            return None
+        pieces.append((starts[-1], dst[-1], heads))
+    pieces.sort()
+    covered = [c for start, width, _ in pieces for c in range(start, start + width)]
+    return pieces if pieces and covered == list(range(n)) else None
+
+
+def projection_shard(op: tops.MatmulOp, chips: int, group: int = 1) -> Shard | None:
+    """The column split of a projection that gives every chip whole heads of each piece (whole
+    groups of `group` heads), or None (not cut into heads, or one head block only)."""
+    pieces = head_pieces(op)
+    if pieces is None or any(heads % group for _, _, heads in pieces):
+        return None
+    parts = largest_divisor(chips, [heads // group for _, _, heads in pieces])
+    if parts == 1:
+        return None
+    holds = []
+    for i in range(chips):
+        block = i * parts // chips
+        holds.append(tuple(start + block * (width // parts) + u
+                           for start, width, _ in pieces for u in range(width // parts)))
+    rank = len(tops.shape_of(op.result))
+    return Shard(rank - 1, tuple(holds))
+
+
+def grouping(op: tops.ReshapeOp) -> int | None:
+    """G of a reshape [.., H, M, K] -> [.., H/G, G*M, K] (query heads gathered per KV head), else None."""
+    src, dst = tops.shape_of(op.input), tops.shape_of(op.result)
+    if len(src) != len(dst) or len(src) < 3 or src[:-3] != dst[:-3] or src[-1] != dst[-1] or src[-3] % dst[-3]:
+        return None
+    group = src[-3] // dst[-3]
+    return group if group > 1 and dst[-2] == group * src[-2] else None
+
+
+def projections_behind(value: SSAValue) -> tuple[list[tops.MatmulOp], bool]:
+    """The matmuls by a constant weight whose results reach `value` through data movement and
+    elementwise ops, and whether a value on the way is a function result."""
+    seen: set[SSAValue] = set()
+    found: list[tops.MatmulOp] = []
+    stack = [value]
+    while stack:
+        value = stack.pop()
+        if value in seen:
+            continue
+        seen.add(value)
+        owner = value.owner
+        if isinstance(owner, tops.MatmulOp) and isinstance(owner.rhs.owner, tops.ConstantOp):
+            found.append(owner)
+        elif isinstance(owner, (tops.BinaryOp, tops.UnaryOp, tops.SelectOp, tops.ReshapeOp, tops.TransposeOp)):
+            stack.extend(v for v in owner.operands if not isinstance(v.owner, tops.ConstantOp))
+    return found, any(isinstance(use.operation, ReturnOp) for value in seen for use in value.uses)
+
+
+def attention_projections(ops: list) -> tuple[dict[tops.MatmulOp, int], dict[tops.MatmulOp, bool]]:
+    """Around every grouped-query matmul (A a grouping reshape): the query projections with
+    their group size G, and the K and V projections with whether K or V is a function result."""
+    queries: dict[tops.MatmulOp, int] = {}
+    kv: dict[tops.MatmulOp, bool] = {}
+    for op in ops:
+        if not isinstance(op, tops.MatmulOp) or not isinstance(reshape := op.lhs.owner, tops.ReshapeOp):
+            continue
+        if (group := grouping(reshape)) is None:
+            continue
+        for projection in projections_behind(reshape.input)[0]:
+            queries[projection] = group
+        projections, returned = projections_behind(op.rhs)
+        for projection in projections:
+            kv[projection] = kv.get(projection, False) or returned
+    return queries, kv

@@ -1,0 +1,122 @@
+"""The `hybrid` partition strategy: tensor parallel inside groups of chips, pipeline across them.
+
+A large model on many chips: each group (by default a node of 8 fully connected chips) runs
+a contiguous run of the program tensor-parallel, the way `tensor` runs the whole of it, and the
+groups form a pipeline. The function is first split tensor-parallel over the first group's chips;
+then the ops, in program order, are cut into stages holding about equal weight bytes (what
+bounds a decode step and what must fit in each group's SRAM), and every op of stage s moves to
+group s (chip i of the first group becomes chip i of group s). A value used in a later stage
+crosses with `part.transfer` from chip i of its group to chip i of the user's group, shards and
+replicas alike, so the tensor-parallel layout holds on both sides. Graph inputs are loaded
+where they are read; graph outputs are read where they are produced.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from math import prod
+
+from xdsl.dialects.builtin import StringAttr
+from xdsl.dialects.func import FuncOp, ReturnOp
+from xdsl.ir import Operation, SSAValue
+from xdsl.rewriter import InsertPoint, Rewriter
+
+from compiler.errors import LockstepError
+from dialects import tops
+from dialects.part import CHIPS, CollectiveOp, SplitOp, TransferOp, chips_attr, chips_of
+
+STAGE = "part.stage"
+"""On every op under `hybrid`: the pipeline stage (group) that runs it."""
+
+
+def stage_groups(chips: Sequence[int], group: int) -> list[tuple[int, ...]]:
+    if group < 1 or len(chips) % group:
+        raise LockstepError(f"hybrid partitioning needs the {len(chips)} chips to divide into groups of {group}")
+    return [tuple(chips[i : i + group]) for i in range(0, len(chips), group)]
+
+
+def weight_bytes(op: Operation) -> int:
+    """Bytes of constants (whole or split) the op reads on one chip."""
+    return sum(4 * prod(tops.shape_of(v)) for v in op.operands if isinstance(v.owner, (tops.ConstantOp, SplitOp)))
+
+
+def assign_stages(ops: Sequence[Operation], stages: int) -> list[int]:
+    """Program-order cut into `stages` runs of about equal weight bytes (ops without weights
+    join the stage of the weights before them)."""
+    work = [weight_bytes(op) for op in ops]
+    total, done, out = sum(work) or 1, 0, []
+    for w in work:
+        out.append(min(stages - 1, (done + w // 2) * stages // total))
+        done += w
+    return out
+
+
+def relabel(op: Operation, mapping: dict[int, int]) -> None:
+    op.attributes[CHIPS] = chips_attr([mapping[c] for c in chips_of(op)])
+    if isinstance(op, CollectiveOp):
+        op.chips = chips_attr([mapping[c] for c in op.group()])
+
+
+def hybrid_parallel(func: FuncOp, chips: tuple[int, ...], group: int) -> None:
+    from passes.partition import tensor_parallel
+
+    groups = stage_groups(chips, group)
+    tensor_parallel(func, groups[0])
+    block = func.body.block
+    ops = [op for op in block.ops if not isinstance(op, (ReturnOp, tops.ConstantOp, SplitOp))]
+    stage_of_op = dict(zip(ops, assign_stages(ops, len(groups))))
+    stage_of: dict[SSAValue, int] = {}
+    sent: dict[tuple[SSAValue, int], SSAValue] = {}
+    for op in ops:
+        stage = stage_of_op[op]
+        mapping = dict(zip(groups[0], groups[stage]))
+        relabel(op, mapping)
+        op.attributes[STAGE] = StringAttr(f"stage {stage}")
+        for i, operand in enumerate(op.operands):
+            if isinstance(operand.owner, SplitOp):
+                op.operands[i] = split_for(operand.owner, stage, mapping, op)
+            elif stage_of.get(operand, stage) != stage:
+                op.operands[i] = cross(operand, stage_of, sent, groups, stage, op)
+        for result in op.results:
+            stage_of[result] = stage
+    for split in [op for op in block.ops if isinstance(op, SplitOp) and not op.result.uses]:
+        split.detach()
+        split.erase()
+
+
+def split_for(split: SplitOp, stage: int, mapping: dict[int, int], user: Operation) -> SSAValue:
+    """The split of a constant over `stage`'s group: the original if this is its first stage,
+    else a copy (a weight read in two stages is stored in both)."""
+    target = chips_attr([mapping[c] for c in split.chips.get_values()])
+    if STAGE not in split.attributes:
+        split.chips = target
+        split.attributes[CHIPS] = target
+        split.attributes[STAGE] = StringAttr(f"stage {stage}")
+        return split.result
+    if split.attributes[STAGE] == StringAttr(f"stage {stage}"):
+        return split.result
+    twin = SplitOp(split.input, split.axis.value.data, target.get_values(), split.result.type)
+    twin.attributes[CHIPS] = target
+    twin.attributes[STAGE] = StringAttr(f"stage {stage}")
+    twin.location = split.location
+    Rewriter.insert_op(twin, InsertPoint.before(user))
+    return twin.result
+
+
+def cross(value: SSAValue, stage_of: dict[SSAValue, int], sent: dict[tuple[SSAValue, int], SSAValue],
+          groups: list[tuple[int, ...]], stage: int, user: Operation) -> SSAValue:
+    """`value` (made in an earlier stage) on `stage`'s group: sent chip i to chip i, once per stage."""
+    if (value, stage) in sent:
+        return sent[(value, stage)]
+    origin = stage_of[value]
+    holders = chips_of(value.owner)  # type: ignore[arg-type]
+    index = {c: i for i, c in enumerate(groups[origin])}
+    to = [groups[stage][index[c]] for c in holders]
+    transfer = TransferOp([value], holders, to, [value.type])
+    transfer.attributes[CHIPS] = chips_attr(to)
+    transfer.attributes[STAGE] = StringAttr(f"stage {stage}")
+    transfer.location = user.location
+    Rewriter.insert_op(transfer, InsertPoint.before(user))
+    stage_of[transfer.results[0]] = stage
+    sent[(value, stage)] = transfer.results[0]
+    return transfer.results[0]

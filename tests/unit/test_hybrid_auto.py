@@ -1,0 +1,85 @@
+"""The `hybrid` partition (tensor parallel groups in a pipeline) and the `auto` choice by the cost model."""
+
+from pathlib import Path
+
+import pytest
+from onnx_cases import run_json
+
+from compiler.cost_model import CostModel, candidates
+from compiler.errors import LockstepError
+from compiler.onnx_import import import_model
+from compiler.pipeline import CompileOptions, compile_model, context
+from compiler.registry import lockstep_passes
+from compiler.system import load_system
+from passes.partition import partition_as
+
+ROOT = Path(__file__).resolve().parents[2]
+MLP = ROOT / "examples" / "mlp.onnx"
+MODELS = ROOT / "examples" / "models"
+
+
+@pytest.mark.parametrize("model, group", [(MODELS / "gpt2_block.onnx", 4), (MODELS / "llama_decode.onnx", 2)])
+def test_hybrid_matches_onnxruntime(capsys, model, group):
+    out = run_json(capsys, str(model), 8, extra=["--strategy", "hybrid", "--group", str(group)])
+    assert out["ok"] and out["max_rel_error"] <= 1e-4
+    assert out["cycles_predicted"] == out["cycles_measured"]
+
+
+def test_hybrid_report_names_stages():
+    report = compile_model(MLP, CompileOptions(chips=4, strategy="hybrid", group=2)).report
+    assert report["strategy"] == "hybrid group=2"
+    splits = [c["split"] for c in report["partition"]]
+    assert splits[0].endswith("stage 0") and splits[-1].endswith("stage 1")
+
+
+def normalised(model: Path):
+    module = import_model(model)
+    lockstep_passes()["normalise"]()().apply(context(), module)
+    return module
+
+
+def estimate(module, strategy: str, group: int, chips: int, system):
+    copy = module.clone()
+    partition_as(copy, strategy, group, tuple(range(chips)))
+    return CostModel(system).estimate(copy, strategy, group, chips)
+
+
+def test_estimate_ranks_like_the_compiled_cycles():
+    """On the MLP over 4 chips: one chip < tensor < pipeline, by estimate and by schedule."""
+    system = load_system(chips=4)
+    module = normalised(MLP)
+    est = {s: estimate(module, s, 0, n, system).cycles for s, n in (("replicated", 1), ("tensor", 4), ("pipeline", 4))}
+    real = {s: compile_model(MLP, CompileOptions(chips=n, strategy=s)).report["cycles"]
+            for s, n in (("replicated", 1), ("tensor", 4), ("pipeline", 4))}
+    assert sorted(est, key=est.get) == sorted(real, key=real.get) == ["replicated", "tensor", "pipeline"]
+
+
+def test_estimated_sram_is_what_place_allocates():
+    """Every value's own space, as `place` allocates; the lowering's scratch vectors come on top."""
+    system = load_system(chips=2)
+    est = estimate(normalised(MLP), "tensor", 0, 2, system)
+    report = compile_model(MLP, CompileOptions(chips=2, strategy="tensor")).report
+    assert 0 <= max(report["sram_bytes_per_chip"]) - est.sram_bytes <= 0.01 * est.sram_bytes
+
+
+def test_auto_picks_the_fastest_and_says_why():
+    report = compile_model(MLP, CompileOptions(chips=4)).report
+    assert report["strategy"] == "replicated" and report["chips"] == 1
+    reason = report["partition_reason"]
+    assert reason.startswith("one chip (1 of 4 chips)")
+    for label in ("tensor on 4", "pipeline on 4", "hybrid group=2 on 4"):
+        assert label in reason
+
+
+def test_candidates_cover_groups_that_divide():
+    assert ("hybrid", 8, 576) in candidates(576) and ("hybrid", 72, 576) in candidates(576)
+    assert all(576 % g == 0 for s, g, _ in candidates(576) if s == "hybrid")
+    assert candidates(1) == [("replicated", 0, 1)]
+
+
+def test_auto_refuses_when_nothing_fits(tmp_path):
+    small = load_system("single").to_toml().replace("sram_bytes = 230686720", "sram_bytes = 409600")
+    path = tmp_path / "small.toml"
+    path.write_text(small)
+    with pytest.raises(LockstepError, match=r"does not fit in SRAM on 1 chip in any partition: the least hungry, one chip, needs .*over by 2.48 MiB"):
+        compile_model(MLP, CompileOptions(system=str(path)))
