@@ -235,6 +235,16 @@ def all_reduce_chunkings(job: Job) -> list[tuple[tuple[int, ...] | None, int, in
     return out
 
 
+def chunk_owners(job: Job, strides, m: int) -> tuple[engine.Symmetry, list[int]]:
+    """The symmetry group the chunks are dealt over (a subgroup for strided chunkings) and the
+    chip owning each of the `m` chunks' sums: the group's representatives, round robin when
+    there are more chunks than representatives, in blocks otherwise."""
+    sym = job.sym if strides is None else engine.subgroup(job.net, job.sym, strides)
+    reps = list(sym.reps)
+    R = len(reps)
+    return sym, [reps[i % R] for i in range(m)] if m >= R else [reps[(i * R) // m] for i in range(m)]
+
+
 def all_reduce_chunking(job: Job) -> tuple[tuple[int, ...] | None, int, int, int]:
     """The most promising of all_reduce_chunkings."""
     return all_reduce_chunkings(job)[0]
@@ -291,12 +301,8 @@ def tree_all_reduce(job: Job, minimal_only: bool) -> Plan | None:
     best = None
     hop = int((net.ser + net.lat).min()) if len(net) else 0
     for n_cand, (strides, h, m, vec) in enumerate(all_reduce_chunkings(job)):
-        sym = job.sym if strides is None else engine.subgroup(net, job.sym, strides)
-        reps = list(sym.reps)
-        R = len(reps)
-        owners = [reps[i % R] for i in range(m)] if m >= R else [reps[(i * R) // m] for i in range(m)]
-        owners_a = np.asarray(owners, dtype=np.int64)
-        G = sym.size
+        sym, owners = chunk_owners(job, strides, m)
+        owners_a, G = np.asarray(owners, dtype=np.int64), sym.size
 
         def chunk_of(perms, pch, G=G):
             return pch[None, :] * G + np.arange(len(perms), dtype=np.int64)[:, None]
@@ -354,12 +360,8 @@ def pipelined_all_reduce(job: Job) -> Plan | None:
     None if a link of the trees has no like twin."""
     net = job.net
     strides, _h, m, vec = all_reduce_chunkings(job)[0]
-    sym = job.sym if strides is None else engine.subgroup(net, job.sym, strides)
-    reps = list(sym.reps)
-    R = len(reps)
-    owners = [reps[i % R] for i in range(m)] if m >= R else [reps[(i * R) // m] for i in range(m)]
-    owners_a = np.asarray(owners, dtype=np.int64)
-    G = sym.size
+    sym, owners = chunk_owners(job, strides, m)
+    owners_a, G = np.asarray(owners, dtype=np.int64), sym.size
     hop = int((net.ser + net.lat).min()) if len(net) else 0
     ramp = max(1, job.N // AR_RAMP_SHARE)
     gathers: dict[int, tuple[engine.Pattern, np.ndarray]] = {}
