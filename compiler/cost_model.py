@@ -32,6 +32,7 @@ from xdsl.dialects.func import ReturnOp
 from xdsl.ir import Operation, SSAValue
 
 from compiler.errors import LockstepError
+from compiler.layout import Layout
 from compiler.system import System
 from dialects import tops
 from dialects.part import CHIPS, AllGatherOp, AllReduceOp, SplitOp, TransferOp, chips_of
@@ -81,10 +82,9 @@ def candidates(chips: int) -> list[tuple[str, int, int]]:
 
 
 def vectors(value: SSAValue, lanes: int) -> int:
+    """Vectors of work the value's elements make (an int8 value's too, unpacked)."""
     shape = value.type.get_shape() if isinstance(value.type, TensorType) else ()
-    if not shape:
-        return 1
-    return prod(shape[:-1]) * ceil(shape[-1] / lanes)
+    return Layout(tuple(shape), lanes).vectors
 
 
 @dataclass

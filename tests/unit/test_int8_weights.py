@@ -10,6 +10,7 @@ import onnx
 import onnxruntime
 import pytest
 from onnx import TensorProto, helper, numpy_helper
+from onnx_cases import run_json
 
 from compiler.cli import main
 from compiler.errors import LockstepError
@@ -212,13 +213,6 @@ def test_fp32_reads_of_int8_data_are_refused():
 # -- whole models ----------------------------------------------------------------------------
 
 
-def run_json(capsys, *argv: str) -> dict:
-    code = main(["run", *argv, "--check", "--json"])
-    out = json.loads(capsys.readouterr().out)
-    assert code == (0 if out["ok"] else 1)
-    return out
-
-
 def assert_exact(result: dict) -> None:
     assert result["max_rel_error"] <= 1e-3, result
     assert result["cycles_predicted"] == result["cycles_measured"] > 0, result
@@ -226,7 +220,7 @@ def assert_exact(result: dict) -> None:
 
 @pytest.mark.parametrize("chips", [1, 4])
 def test_int8_mlp_computes_the_dequantized_model(capsys, chips):
-    assert_exact(run_json(capsys, str(MLP), "--weights", "int8", "--chips", str(chips), "--strategy", "tensor"))
+    assert_exact(run_json(capsys, str(MLP), chips, extra=["--weights", "int8", "--strategy", "tensor"]))
 
 
 @pytest.fixture(scope="module")
@@ -238,7 +232,7 @@ def tiny_llama(tmp_path_factory) -> Path:
 
 @pytest.mark.parametrize("chips", [1, 4])
 def test_int8_tiny_llama_computes_the_dequantized_model(capsys, tiny_llama, chips):
-    assert_exact(run_json(capsys, str(tiny_llama), "--weights", "int8", "--chips", str(chips), "--strategy", "tensor"))
+    assert_exact(run_json(capsys, str(tiny_llama), chips, extra=["--weights", "int8", "--strategy", "tensor"]))
 
 
 def compile_report(capsys, model: Path, out: Path, *argv: str) -> dict:
