@@ -10,8 +10,8 @@ model on one chip) and estimates each from its `part` IR alone, in one pass over
   cycle per tile, spread over the MXM planes (the lowering in passes/chip_builder.py);
 - any other op: its result vectors over the VXM units (transcendentals at their latency), SXM
   for data movement; reshapes that keep the layout are free;
-- collectives: the binding lower bound of the collective on the group
-  (compiler.collectives.bounds), point-to-point transfers the route's hops;
+- collectives: the binding lower bound of the collective on the links it will use
+  (compiler.group_collectives), point-to-point transfers the route's hops;
 - memory: every value its own SRAM (as `place` allocates), per chip, plus a margin for the
   lowering's scratch vectors.
 
@@ -23,7 +23,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from functools import lru_cache
 from math import ceil, prod
 
 import numpy as np
@@ -32,6 +31,7 @@ from xdsl.dialects.func import ReturnOp
 from xdsl.ir import Operation, SSAValue
 
 from compiler.errors import LockstepError
+from compiler.group_collectives import group_bound_cycles
 from compiler.layout import Layout
 from compiler.system import System
 from dialects import tops
@@ -119,7 +119,7 @@ class CostModel:
     def collective(self, op: AllReduceOp | AllGatherOp) -> int:
         kind = "all-reduce" if isinstance(op, AllReduceOp) else "all-gather"
         held = op.outputs[0]
-        return _collective_cycles(self.system, kind, tuple(op.group()), 4 * self.lanes * vectors(held, self.lanes))
+        return group_bound_cycles(kind, self.system, 4 * self.lanes * vectors(held, self.lanes), tuple(op.group()))
 
     def transfer(self, op: TransferOp) -> int:
         vecs = vectors(op.inputs[0], self.lanes)
@@ -155,11 +155,6 @@ class CostModel:
         return Estimate(strategy, group, chips, cycles, top, top * (1 + SCRATCH_MARGIN) <= self.system.sram_bytes)
 
 
-@lru_cache(maxsize=4096)
-def _collective_cycles(system: System, kind: str, group: tuple[int, ...], nbytes: int) -> int:
-    from compiler.collectives.bounds import lower_bounds
-
-    return max(lower_bounds(kind, system, nbytes, group).values(), default=0)
 
 
 def _ops(module: ModuleOp) -> Iterable[Operation]:

@@ -1,7 +1,8 @@
 """`lower-collectives`: tensor-level collectives become vector transfers plus local sums.
 
 All-reduce and all-gather use the collective synthesizer (compiler/collectives),
-the same algorithms `lockstep collective` shows with their lower bounds; its hops
+the same algorithms `lockstep collective` shows with their lower bounds, on the
+group's own links when they connect it (compiler/group_collectives.py); its hops
 become one-link `net.transfer`s and its partial sums VXM adds
 (passes/collective_realise.py). An all-gather's shards land side by side in an
 inbox and one SXM lane-move plan lays them out. A point-to-point transfer takes
@@ -22,7 +23,7 @@ from xdsl.rewriter import InsertPoint, Rewriter
 
 from compiler.layout import Layout, plan_moves
 from compiler.system import System, load_system
-from compiler.collectives.synthesize import synthesize
+from compiler.group_collectives import synthesize_on_group
 from dialects.chip import ProgramOp
 from dialects.net import TransferOp as NetTransferOp
 from dialects.part import ADDR, AllGatherOp, AllReduceOp, CollectiveOp, TransferOp
@@ -51,7 +52,7 @@ class Collectives:
         src, dst = self.int_attr(op, SRC_ADDR), self.int_attr(op, ADDR)
         if len(group) == 1:
             return [self.builder.copy(group[0], Placed(src, (op.inputs[0],)), dst, lay.vectors)]
-        schedule = synthesize("all-reduce", self.system, lay.vectors * self.system.vector_bytes, participants=group)
+        schedule = synthesize_on_group("all-reduce", self.system, lay.vectors * self.system.vector_bytes, group)
         return realise_all_reduce(self.builder, self.system, schedule, group, lay.vectors, src, dst, list(op.inputs))
 
     def all_gather(self, op: AllGatherOp) -> list[SSAValue]:
@@ -65,8 +66,7 @@ class Collectives:
         plan = plan_moves(stacked, dst_lay, *gather_targets(local, axis, len(group), dst_lay))
         src, dst = self.int_attr(op, SRC_ADDR), self.int_attr(op, ADDR)
         inbox = self.builder.sram.allocate(group, stacked.vectors)
-        schedule = synthesize("all-gather", self.system, stacked.vectors * self.system.vector_bytes,
-                              participants=group)
+        schedule = synthesize_on_group("all-gather", self.system, stacked.vectors * self.system.vector_bytes, group)
         stacks = realise_all_gather(self.builder, self.system, schedule, group, shard.vectors, src, inbox,
                                     list(op.inputs))
         return [self.builder.moves(core, plan, stack, dst).tokens[0] for core, stack in zip(group, stacks)]
