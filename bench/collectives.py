@@ -132,6 +132,8 @@ def run_case(case: dict, out) -> None:
     """Runs one case, writing one JSON line per finished phase to `out`."""
     from compiler.collective_cmd import parse_size
     from compiler.collectives.bounds import binding, lower_bounds
+    from compiler.collectives.engine import Net
+    from compiler.collectives.owner_floor import sum_then_broadcast_floor
     from compiler.collectives.synthesize import synthesize
     from compiler.errors import LockstepError
     from compiler.system import load_system
@@ -163,8 +165,13 @@ def run_case(case: dict, out) -> None:
     started = time.perf_counter()
     bounds = lower_bounds(case["kind"], system, nbytes, schedule.participants)
     name, value = binding(bounds)
-    _emit(out, {"phase": "bounds", "bounds": bounds, "bound_name": name, "bound": value,
-                "bounds_s": time.perf_counter() - started})
+    record = {"phase": "bounds", "bounds": bounds, "bound_name": name, "bound": value,
+              "bounds_s": time.perf_counter() - started}
+    if case["kind"] == "all-reduce":
+        # what a schedule that sums each chunk at one chip could reach at best (not a bound on every schedule)
+        record["owner_floor"] = sum_then_broadcast_floor(Net(system), list(schedule.participants),
+                                                         system.vector_bytes, nbytes)
+    _emit(out, record)
     if case["check"]:
         _emit(out, {"phase": "auto-check", **_check(schedule, system, phase_s)})
     schedule_parts = schedule.participants

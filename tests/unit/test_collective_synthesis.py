@@ -256,8 +256,10 @@ def test_pipelined_all_reduce_broadcasts_while_summing(spec, nbytes):
     _replay(schedule, system)
     h = plan.hops
     assert schedule.cycles >= max(lower_bounds("all-reduce", system, nbytes).values())
-    # the first broadcast hop leaves before the last partial sum has landed: the phases overlap
-    assert h.start[h.all_sources].min() < h.arrive[~h.all_sources].max()
+    # with chunks in order (rank weight > 0) the first broadcast hop leaves before the last partial sum has
+    # landed: the phases overlap (depth only, weight 0, sums every chunk at about the same time)
+    if plan.notes["rank_weight"] > 0:
+        assert h.start[h.all_sources].min() < h.arrive[~h.all_sources].max()
 
 
 @pytest.mark.parametrize("spec", ["fc:8", "torus:4x4", "ring:6", "torus:8x8"])

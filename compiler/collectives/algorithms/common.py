@@ -291,12 +291,12 @@ def tree_all_reduce(job: Job, minimal_only: bool) -> Plan | None:
     the chunks is less dense, and its trees, being shaped by contention, are
     deep, so retimed alone they do not finish any sooner.)
 
-    A limit of any reduce-then-broadcast schedule: a chunk's sum forms at one
-    chip x from every rank's contribution and then travels to every rank, so
-    it takes at least ecc(x) in and ecc(x) out, each hop ser + lat. On a
-    32x32 torus (eccentricity 32 hops everywhere) that is 2 x 32 x 527 =
-    33728 cycles, above the all-reduce bound at 1 MiB (32020): such
-    schedules cannot pass 0.949 there, whatever the chunking."""
+    A limit of any reduce-then-broadcast schedule (owner_floor.py): a
+    chunk's sum forms at one chip x from every rank's contribution and then
+    travels to every rank, at least ecc(x) hops in and ecc(x) out, and around
+    the cycle it forms the chunk keeps few links busy. On a 32x32 torus at
+    1 MiB no such schedule takes fewer than 35801 cycles (the chain alone:
+    33728), 0.910 of the all-reduce ramp bound, whatever the chunking."""
     net = job.net
     best = None
     hop = int((net.ser + net.lat).min()) if len(net) else 0
@@ -329,7 +329,7 @@ def tree_all_reduce(job: Job, minimal_only: bool) -> Plan | None:
 
 
 # pipelined_all_reduce: (release spread of the trees' all-gather in hops, rank weight) pairs tried, best kept
-AR_PIPELINE_TRIES = ((0, 0.5), (0, 0.1), (6, 0.4), (6, 0.1))
+AR_PIPELINE_TRIES = ((0, 0.5), (0, 0.1), (6, 0.4), (6, 0.1), (0, 0.0))
 # A fresh sum's broadcast goes before reduction hops while at most N / AR_RAMP_SHARE chips hold it.
 AR_RAMP_SHARE = 10
 # pipelined_all_reduce stops trying once within this factor of the mean orbit load plus a hop latency.
@@ -351,12 +351,14 @@ def pipelined_all_reduce(job: Job) -> Plan | None:
     of the chunk order against the depth in the reduction's priority (chunks
     in order let broadcasts start early; depth first sums everything sooner,
     which a big torus needs: there every sum takes half the schedule, see
-    tree_all_reduce). A try whose schedule keeps every orbit busy nearly
-    all the time (AR_GOOD_ENOUGH) ends the search; `packed` in the notes
-    says whether the kept one does. Dragonfly a=16, h=4, g=65, 1 MiB: 7445
-    cycles against 8629 for tree_all_reduce (there the schedule is within
-    a hop latency of its busiest link orbit: what is left is padding, 3 %,
-    and uneven orbit loads, 1.3 %); torus 16x16: 32316 against 33346.
+    tree_all_reduce; weight 0, depth only, is last: torus 32x32, 1 MiB,
+    36934 cycles against 37076 for the best of the others). A try whose
+    schedule keeps every orbit busy nearly all the time (AR_GOOD_ENOUGH)
+    ends the search; `packed` in the notes says whether the kept one does.
+    Dragonfly a=16, h=4, g=65, 1 MiB: 7445 cycles against 8629 for
+    tree_all_reduce (there the schedule is within a hop latency of its
+    busiest link orbit: what is left is padding, 3 %, and uneven orbit
+    loads, 1.3 %); torus 16x16: 32316 against 33346.
     None if a link of the trees has no like twin."""
     net = job.net
     strides, _h, m, vec = all_reduce_chunkings(job)[0]
@@ -425,20 +427,6 @@ def gather_all_reduce(job: Job) -> Plan:
 
     hops = engine.expand(net, sym, pattern, chunk_of, lambda perms, pch: engine.single_sources(owner_rank, perms, pch))
     return Plan(hops, k, vec, {"pattern_hops": len(pattern), "symmetry": sym.size, "gathered": True})
-
-
-def sum_then_broadcast_floor(job: Job) -> int:
-    """The least cycles of any all-reduce that sums each chunk at one chip
-    and broadcasts it from there (pipelined_all_reduce, tree_all_reduce): the
-    sum needs the farthest chip's contribution and the broadcast reaches the
-    farthest chip, each at least ecc(owner) hops of one vector, ser + lat."""
-    net = job.net
-    if job.N < 2 or not len(net):
-        return 0
-    parts = np.asarray(job.participants, dtype=np.int64)
-    d = net.dist[np.ix_(parts, parts)]
-    radius = int(np.minimum(d.max(axis=0), d.max(axis=1)).min())
-    return 2 * radius * int((net.ser + net.lat).min())
 
 
 def gather_is_promising(job: Job) -> bool:

@@ -21,8 +21,9 @@ import numpy as np
 from compiler.collectives import engine
 from compiler.collectives.algorithms import hierarchical
 from compiler.collectives.algorithms.common import (ROUTE_BUDGET, TREE_BUDGET, Job, Plan, gather_all_reduce,
-                                                    gather_is_promising, pipelined_all_reduce, sum_then_broadcast_floor,
-                                                    tree_all_gather, tree_all_reduce)
+                                                    gather_is_promising, pipelined_all_reduce, tree_all_gather,
+                                                    tree_all_reduce)
+from compiler.collectives.owner_floor import chain_floor
 
 
 def all_gather(job: Job, minimal_only: bool = False) -> Plan:
@@ -33,13 +34,14 @@ def all_reduce(job: Job) -> Plan | None:
     """The quickest of: for a buffer of a few vectors, gathering every chip's
     contribution (common.gather_all_reduce, where promising) and the
     three-hop Dragonfly all-reduce (hierarchical.py); if neither beats the
-    least any sum-then-broadcast can take, pipelined_all_reduce, and
-    tree_all_reduce too when the pipelined schedule leaves orbits idle
-    (where crossing the network dominates, as with few vectors or on a big
-    torus, its mirrored timing can pack tighter: torus 4x4, 51 vectors:
-    4228 cycles against 4897)."""
+    least any sum-then-broadcast can take (its chain,
+    owner_floor.chain_floor), pipelined_all_reduce, and tree_all_reduce
+    too when the pipelined schedule leaves orbits idle (where crossing the
+    network dominates, as with few vectors or on a big torus, its mirrored
+    timing can pack tighter: torus 4x4, 51 vectors: 4228 cycles against
+    4897)."""
     total = max(1, math.ceil(job.nbytes / job.vb))
-    floor = sum_then_broadcast_floor(job)
+    floor = chain_floor(job.net, job.participants)
     small = [gather_all_reduce(job) if gather_is_promising(job) else None]
     if hierarchical.applies(job) and 2 * total * int(job.net.ser.max()) < floor:
         small.append(hierarchical.all_reduce(job))
