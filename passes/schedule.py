@@ -40,6 +40,7 @@ from dialects.chip import (
     i64_attr,
 )
 from dialects.net import TransferOp, int_array
+from passes.mxm_bound import mxm_path_bound
 from passes.timing import Hop, last_issue, ready_cycle, repeat_of, route_hops, transfer_ready
 
 # -- calendars ----------------------------------------------------------------
@@ -297,6 +298,7 @@ def lower_bounds(ops: Sequence[Operation], routes: Mapping[TransferOp, Sequence[
             longest_route = max(longest_route, sum(hop.transit for hop in hops))
     bounds = {
         "critical_path": list_schedule(ops, routes, system, Unlimited()).cycles,
+        "mxm_path": mxm_path_bound(ops, routes, system),
         # Issues are one per unit per cycle, and the last one still has to land (latency >= 1).
         "busiest_unit": max((-(-n // system.units[kind]) for (_, kind), n in issues.items()), default=0),
         "busiest_link": max(link_busy.values(), default=0),

@@ -18,7 +18,7 @@ builtin.module {
     chip.output "y" core 0 at 16 : tensor<2x320xf32> (%t)
   }
 }
-// CHECK:      chip.program "single" attributes {schedule.cycles = 44 : i64, schedule.bounds = {critical_path = 44 : i64, busiest_unit = 1 : i64, busiest_link = 0 : i64}, schedule.efficiency = 1.000000e+00 : f64}
+// CHECK:      chip.program "single" attributes {schedule.cycles = 44 : i64, schedule.bounds = {critical_path = 44 : i64, mxm_path = 44 : i64, busiest_unit = 1 : i64, busiest_link = 0 : i64}, schedule.efficiency = 1.000000e+00 : f64}
 // CHECK:      %a = chip.vxm "add" core 0 unit "vxm0" cycle 0 repeat 2
 // CHECK-NEXT: %b = chip.vxm "exp" core 0 unit "vxm1" cycle 0 repeat 2
 // CHECK:      %c = chip.vxm "mul" core 0 unit "vxm0" cycle 13 repeat 2
@@ -73,7 +73,7 @@ builtin.module {
     chip.output "z" core 1 at 30 : tensor<2x320xf32> (%v)
   }
 }
-// CHECK:      schedule.cycles = 1297 : i64, schedule.bounds = {critical_path = 1208 : i64, busiest_unit = 0 : i64, busiest_link = 770 : i64, hop_latency = 1054 : i64}, schedule.efficiency = 0.93{{[0-9]+}} : f64
+// CHECK:      schedule.cycles = 1297 : i64, schedule.bounds = {critical_path = 1208 : i64, mxm_path = 1208 : i64, busiest_unit = 0 : i64, busiest_link = 770 : i64, hop_latency = 1054 : i64}, schedule.efficiency = 0.93{{[0-9]+}} : f64
 // CHECK:      %u = net.transfer from 1 at 0 to 2 at 12 repeat 8 stride 77 route [1, 2, 0] via [] hops [0]
 // CHECK-NEXT: %t = net.transfer from 0 at 0 to 2 at 10 repeat 2 stride 154 route [0, 1, 0, 1, 2, 0] via [20] hops [0, 616]
 // CHECK-NEXT: %v = net.transfer from 0 at 2 to 1 at 30 repeat 2 stride 154 route [0, 1, 0] via [] hops [77]
