@@ -10,7 +10,8 @@ pool that is cheaper on the NCHW tensor itself:
   that Conv has constant parameters and no other user), else x * a + b per channel.
 - MaxPool / AveragePool (any number of spatial axes): im2col viewed as [N*OH*OW, KH*KW, 1, C]
   (NHWC) or [N*C*OH, KH*KW, 1, OW] (NCHW) and reduced over axis 1 (a VXM chain across rows);
-  padding becomes the lowest float for max (a constant added to the windows), and an
+  padding becomes the lowest float for max (a constant added to the windows; none after a
+  relu, whose zero padding never wins), and an
   average multiplies by 1 / (taps counted) per position. ceil_mode is extra end padding
   that no average counts.
 - LRN: x * (bias + alpha/size * (x^2 @ band))^-beta, the channel window sum being a
@@ -174,7 +175,7 @@ class PoolDecompose(RewritePattern):
         cols = e(tops.Im2colOp(x, kernel, strides, padded, dilations, windows))
         if isinstance(op, tops.MaxPoolOp):
             padding = im2col_source(tops.shape_of(x), kernel, strides, padded, dilations) < 0
-            if padding.any():
+            if padding.any() and not _non_negative(op.input):
                 cols = e(tops.AddOp(cols, e.const(np.where(padding, LOWEST, 0).reshape(windows))))
             y = e(tops.ReduceMaxOp(cols, [1], True))
         else:
@@ -188,6 +189,16 @@ class PoolDecompose(RewritePattern):
         else:
             y = e(tops.ReshapeOp(y, list(out)))
         e.replace(rewriter, op, y)
+
+
+def _non_negative(value: SSAValue) -> bool:
+    """Whether every element is >= 0 (or NaN): a relu's result, maybe transposed or reshaped. Max
+    pooling of such a tensor needs no padding mask: im2col's zero padding never exceeds the real
+    elements of a window (ResNet's stem: a 34 MiB mask and a VXM add over it saved)."""
+    owner = value.owner
+    while isinstance(owner, tops.TransposeOp | tops.ReshapeOp):
+        owner = owner.input.owner
+    return isinstance(owner, tops.ReluOp)
 
 
 def _channels_last(rank: int) -> tuple[list[int], list[int]]:

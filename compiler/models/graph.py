@@ -17,6 +17,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from compiler.errors import LockstepError
+
 OPSET = 17
 IR_VERSION = 10  # onnxruntime refuses the IR version make_model writes by default
 PROTOBUF_LIMIT = 2**31 - 1  # one ModelProto (the .onnx file with inline weights) cannot be larger
@@ -95,6 +97,16 @@ class Graph:
         model.ir_version = IR_VERSION
         check(model)
         return model
+
+
+def save_model(model: onnx.ModelProto, path: Path) -> None:
+    """Write `model` to `path`; a missing directory or a failed write is one error line."""
+    if not path.parent.is_dir():
+        raise LockstepError(f"cannot write '{path}': directory '{path.parent}' does not exist")
+    try:
+        onnx.save(model, path)
+    except OSError as err:
+        raise LockstepError(f"cannot write '{path}': {err.strerror or err}") from None
 
 
 def external_files(model: onnx.ModelProto) -> dict[str, int]:

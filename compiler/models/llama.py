@@ -26,7 +26,13 @@ import numpy as np
 import onnx
 
 from compiler.errors import LockstepError
-from compiler.models.graph import PROTOBUF_LIMIT, Graph, attention_heads, merge_heads
+from compiler.models.graph import (
+    PROTOBUF_LIMIT,
+    Graph,
+    attention_heads,
+    merge_heads,
+    save_model,
+)
 from compiler.performance import STEP_KEY, TOKENS_KEY
 
 INPUT = "inputs_embeds"
@@ -197,8 +203,6 @@ def write_llama(preset: str, path: Path, layers: int | None = None, decode: bool
     for what, value in (("--layers", layers), ("--context" if decode else "--seq", length)):
         if value < 1:
             raise LockstepError(f"{what} must be at least 1, got {value}")
-    if not path.parent.is_dir():
-        raise LockstepError(f"cannot write '{path}': directory '{path.parent}' does not exist")
     seq, past = (1, length) if decode else (length, 0)
     tables = seq * seq + 2 * 4 * seq * cfg.head_dim  # the prefill's causal mask (bool), cos and sin
     if not decode and tables > PROTOBUF_LIMIT - GRAPH_ROOM:
@@ -215,8 +219,5 @@ def write_llama(preset: str, path: Path, layers: int | None = None, decode: bool
                 f"({inline / 2**30:.1f} GiB as float32), over the 2 GiB one ONNX file holds; "
                 f"use --no-weights (or fewer --layers)")
         model = llama_model(cfg, name, layers, seq, past, seed)
-    try:
-        onnx.save(model, path)
-    except OSError as err:
-        raise LockstepError(f"cannot write '{path}': {err.strerror or err}") from None
+    save_model(model, path)
     return model
