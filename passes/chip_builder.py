@@ -32,6 +32,9 @@ class Placed:
     tokens: Tokens
 
 
+MIN_PIECE = 64  # vectors: below this a run is not worth another instruction (and another op to compile)
+
+
 def chunk_runs(layout: Layout) -> list[tuple[int, int, int, int]]:
     """(offset, count, step, lanes) runs covering every vector with its lane count."""
     tail = layout.chunk_lanes(layout.vpr - 1)
@@ -106,12 +109,24 @@ class ChipBuilder:
         steps = steps or [True] * len(srcs)
         out = []
         for offset, count, step, lanes in chunk_runs(layout):
-            slots = {}
-            for name, src, moving in zip(("lhs", "rhs"), srcs, steps):
-                slots[name] = (src.addr + offset if moving else src.addr, step if moving else 0, src.tokens)
-            out.append(self.add(VxmOp(core, count, slots, dst=(dst + offset, step),
-                                      fields={"op": op, "lanes": lanes})))
+            for first, size in self.pieces(count, self.system.units["vxm"]):
+                at = offset + first * step
+                slots = {}
+                for name, src, moving in zip(("lhs", "rhs"), srcs, steps):
+                    slots[name] = (src.addr + at if moving else src.addr, step if moving else 0, src.tokens)
+                out.append(self.add(VxmOp(core, size, slots, dst=(dst + at, step),
+                                          fields={"op": op, "lanes": lanes})))
         return self.placed(core, dst, out)
+
+    @staticmethod
+    def pieces(count: int, units: int) -> list[tuple[int, int]]:
+        """(first, count) of the pieces a run of `count` vectors is cut into so that up to `units`
+        units share it: an instruction issues on one unit, so one long repeat form would hold the
+        others idle while its consumers wait for all of it. Pieces keep MIN_PIECE vectors or more,
+        so short runs (a decode step's rows) stay one instruction."""
+        parts = max(1, min(units, count // MIN_PIECE))
+        size = -(-count // parts)
+        return [(first, min(size, count - first)) for first in range(0, count, size)]
 
     def rowwise(self, core: int, op: str, layout: Layout, dst: int, tensor: Placed, row: Placed) -> Placed:
         """op(tensor, v) where v is one vector per row (e.g. a row's max in every lane)."""
