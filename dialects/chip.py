@@ -34,7 +34,9 @@ fp32 vectors; `lanes` fields zero the lanes at and above them:
   a recv's cycle is the cycle its first vector lands.
 - `chip.preload` / `chip.input`: SRAM contents before cycle 0 (weights, inputs); an
   i8 preload holds int8 vectors packed four to an address;
-  `chip.output`: what the host reads back after the last cycle.
+  `chip.output`: what the host reads back after the last cycle. An input or output
+  may be one box of its tensor (`slice OFFSETS of WHOLE`): a sharded graph input or
+  output, each chip holding its slice (the shards of one tensor tile it).
 """
 
 from __future__ import annotations
@@ -46,14 +48,23 @@ from typing import ClassVar
 import numpy as np
 from xdsl.dialects.builtin import (
     I64,
+    DenseArrayBase,
     DenseIntOrFPElementsAttr,
     IntegerAttr,
     StringAttr,
     TensorType,
     UnitAttr,
     i8,
+    i64,
 )
-from xdsl.ir import Attribute, Dialect, Operation, ParametrizedAttribute, SSAValue, TypeAttribute
+from xdsl.ir import (
+    Attribute,
+    Dialect,
+    Operation,
+    ParametrizedAttribute,
+    SSAValue,
+    TypeAttribute,
+)
 from xdsl.irdl import (
     IRDLOperation,
     base,
@@ -434,38 +445,78 @@ class PreloadOp(HostOp):
             raise VerifyException("chip.preload data must be [vectors x lanes]")
 
 
+class TensorHostOp(HostOp):
+    """A named graph tensor, or one slice of it, moved by the host: `type` is what this chip
+    holds at `addr`; with `slice OFFSETS of WHOLE` it is the box of the whole tensor (type
+    WHOLE) starting at OFFSETS (one per axis), else the whole tensor."""
+
+    tensor = prop_def(StringAttr, prop_name="name")
+    type = prop_def(TensorType)
+    offsets = opt_prop_def(DenseArrayBase.constr(i64))
+    whole = opt_prop_def(TensorType)
+
+    def __init__(self, name: str, core: int, addr: int, type: TensorType,
+                 piece: tuple[Sequence[int], TensorType] | None, **kwargs):
+        properties = {"name": StringAttr(name), "core": i64_attr(core), "addr": i64_attr(addr), "type": type}
+        if piece is not None:
+            properties["offsets"] = DenseArrayBase.from_list(i64, list(piece[0]))
+            properties["whole"] = piece[1]
+        super().__init__(properties=properties, **kwargs)
+
+    @property
+    def whole_shape(self) -> tuple[int, ...]:
+        return tuple((self.whole or self.type).get_shape())
+
+    @property
+    def start(self) -> tuple[int, ...]:
+        """Where this piece starts in the whole tensor (zeros when it is the whole)."""
+        if self.offsets is None:
+            return (0,) * len(self.type.get_shape())
+        return tuple(self.offsets.get_values())
+
+    def verify_(self) -> None:
+        if (self.offsets is None) != (self.whole is None):
+            raise VerifyException(f"{self.name} needs both `slice` offsets and the whole tensor's type, or neither")
+        if self.whole is None:
+            return
+        piece, whole, start = tuple(self.type.get_shape()), self.whole_shape, self.start
+        if self.whole.get_element_type() != self.type.get_element_type():
+            raise VerifyException(f"{self.name} '{self.tensor.data}': the slice and the whole tensor differ in element type")
+        if not len(piece) == len(whole) == len(start) or any(
+                o < 0 or o + p > w for o, p, w in zip(start, piece, whole)):
+            raise VerifyException(
+                f"{self.name} '{self.tensor.data}': a {list(piece)} slice at {list(start)} does not fit in {list(whole)}")
+
+
+_PIECE = "(`slice` $offsets^ `of` $whole)?"
+
+
 @irdl_op_definition
-class InputOp(HostOp):
-    """A model input the host writes into SRAM before cycle 0, laid out as in docs/architecture.md."""
+class InputOp(TensorHostOp):
+    """A model input (or one slice of it) the host writes into SRAM before cycle 0, laid out
+    as in docs/architecture.md."""
 
     name = "chip.input"
-    tensor = prop_def(StringAttr, prop_name="name")
-    type = prop_def(TensorType)
     result = result_def(TokenType)
-    assembly_format = "$name `core` $core `at` $addr `:` $type attr-dict"
+    assembly_format = f"$name `core` $core `at` $addr `:` $type {_PIECE} attr-dict"
 
-    def __init__(self, name: str, core: int, addr: int, type: TensorType):
-        super().__init__(
-            properties={"name": StringAttr(name), "core": i64_attr(core), "addr": i64_attr(addr), "type": type},
-            result_types=[TokenType()],
-        )
+    def __init__(self, name: str, core: int, addr: int, type: TensorType,
+                 piece: tuple[Sequence[int], TensorType] | None = None):
+        super().__init__(name, core, addr, type, piece, result_types=[TokenType()])
 
 
 @irdl_op_definition
-class OutputOp(HostOp):
-    """A model output the host reads after the last cycle; `src` names its producers."""
+class OutputOp(TensorHostOp):
+    """A model output (or one slice of it) the host reads after the last cycle; `src` names
+    its producers."""
 
     name = "chip.output"
-    tensor = prop_def(StringAttr, prop_name="name")
-    type = prop_def(TensorType)
     src = var_operand_def(TokenType)
-    assembly_format = "$name `core` $core `at` $addr `:` $type `(` $src `)` attr-dict"
+    assembly_format = f"$name `core` $core `at` $addr `:` $type {_PIECE} `(` $src `)` attr-dict"
 
-    def __init__(self, name: str, core: int, addr: int, type: TensorType, src: Sequence[SSAValue]):
-        super().__init__(
-            operands=[src],
-            properties={"name": StringAttr(name), "core": i64_attr(core), "addr": i64_attr(addr), "type": type},
-        )
+    def __init__(self, name: str, core: int, addr: int, type: TensorType, src: Sequence[SSAValue],
+                 piece: tuple[Sequence[int], TensorType] | None = None):
+        super().__init__(name, core, addr, type, piece, operands=[src])
 
 
 @irdl_op_definition

@@ -3,10 +3,17 @@ lane masks, producer sets and scratch SRAM, so every lowering rule stays a few l
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from xdsl.dialects.builtin import DenseArrayBase, LocationAttr, ModuleOp, UnknownLoc, i64
+from xdsl.dialects.builtin import (
+    DenseArrayBase,
+    LocationAttr,
+    ModuleOp,
+    UnknownLoc,
+    i64,
+)
 from xdsl.ir import Block, Operation, SSAValue
 
 from compiler.errors import LockstepError
@@ -46,20 +53,129 @@ def chunk_runs(layout: Layout) -> list[tuple[int, int, int, int]]:
     return [(j, layout.rows, layout.vpr, layout.chunk_lanes(j)) for j in range(layout.vpr)]
 
 
-class SramTop:
-    """Per-chip first free vector, kept on the module so later passes can allocate too."""
+_END = 1 << 62  # the open end of the space above a chip's high-water mark
 
-    def __init__(self, module: ModuleOp, system: System):
-        attr = module.attributes.get(SRAM_TOP)
+Piece = tuple[int, int, int]
+"""Free SRAM on a chip: [start, end) vectors and the tag it was released with (0: never used)."""
+
+
+def _common(a: list[Piece], b: list[Piece]) -> list[Piece]:
+    """Where both free lists are free, with both tags."""
+    out, i, j = [], 0, 0
+    while i < len(a) and j < len(b):
+        start, end = max(a[i][0], b[j][0]), min(a[i][1], b[j][1])
+        if start < end:
+            out.append((start, end, a[i][2] | b[j][2]))
+        if a[i][1] < b[j][1]:
+            i += 1
+        else:
+            j += 1
+    return out
+
+
+def _runs(pieces: list[Piece]) -> list[tuple[int, int]]:
+    """[start, end) of every run of contiguous free space."""
+    runs: list[tuple[int, int]] = []
+    for start, end, _ in pieces:
+        if runs and runs[-1][1] == start:
+            runs[-1] = runs[-1][0], end
+        else:
+            runs.append((start, end))
+    return runs
+
+
+class SramTop:
+    """Per-chip SRAM allocator: the high-water mark `top` (kept on the module, so later passes
+    allocate above everything placed before them) and the blocks released below it, which later
+    allocations reuse.
+
+    A block goes to the same address on every chip of a group (SPMD code shares addresses), so it
+    must be free on all of them. A released block carries a tag, a bitset of the ops that used
+    the previous occupant (the caller numbers them); an allocation naming the ops known to
+    precede the new occupant (`after`) takes only blocks whose tag is inside it, since reusing
+    them never waits for an op that could otherwise run later (with `may_wait`, any block rather
+    than raise the high-water mark). Among the blocks it may take: never raise the high-water
+    mark when one below it fits (the peak is what must fit), then the tightest fit (large
+    blocks stay whole for large values), then the lowest address."""
+
+    def __init__(self, module: ModuleOp | None, system: System):
+        """Above the module's `part.sram_top` if it has one; from 0 without a module."""
+        attr = module.attributes.get(SRAM_TOP) if module is not None else None
         self.system = system
         self.top = list(attr.get_values()) if attr is not None else [0] * system.chips
+        self.free: list[list[Piece]] = [[] for _ in range(system.chips)]
+        self.allocations: list[tuple[tuple[int, ...], int, int]] = []  # (chips, addr, vectors) in order
 
-    def allocate(self, chips: Sequence[int], vectors: int) -> int:
-        """The same address on every chip of the group (SPMD code shares addresses)."""
-        addr = max(self.top[c] for c in chips)
-        for c in chips:
-            self.top[c] = addr + vectors
+    def allocate(self, chips: Sequence[int], vectors: int, after: int | None = None, may_wait: bool = False) -> int:
+        """The same address on every chip of the group. `after`: a bitset of the ops known to
+        precede the new occupant; blocks released with other ops in their tag are skipped, or with
+        `may_wait` taken when no other block below the high-water mark fits (`schedule` then holds
+        the new writes back). None takes any released block."""
+        chips = tuple(chips)
+        top = max(self.top[c] for c in chips)
+        if vectors <= 0:
+            return top
+        pieces = self._free_list(chips[0])
+        for chip in chips[1:]:
+            pieces = _common(pieces, self._free_list(chip))
+        ordered = pieces if after is None else [piece for piece in pieces if piece[2] & ~after == 0]
+        addr = self._choose(ordered, pieces if may_wait else [], vectors, top)
+        for chip in chips:
+            self._take(chip, addr, addr + vectors)
+        self.allocations.append((chips, addr, vectors))
         return addr
+
+    def release(self, chips: Sequence[int], addr: int, vectors: int, tag: int = 0) -> None:
+        """Free a block for later allocations; `tag`: the ops that used it (see `allocate`)."""
+        if vectors <= 0:
+            return
+        for chip in chips:
+            bisect.insort(self.free[chip], (addr, addr + vectors, tag))
+
+    def mark(self) -> int:
+        """A point to release temporaries back to (`release_since`)."""
+        return len(self.allocations)
+
+    def release_since(self, mark: int) -> None:
+        """Release everything allocated since `mark`: a lowering's scratch, once the op is lowered."""
+        for chips, addr, vectors in self.allocations[mark:]:
+            self.release(chips, addr, vectors)
+        del self.allocations[mark:]
+
+    def _free_list(self, chip: int) -> list[Piece]:
+        return [*self.free[chip], (self.top[chip], _END, 0)]
+
+    @staticmethod
+    def _choose(ordered: list[Piece], waiting: list[Piece], vectors: int, top: int) -> int:
+        best: tuple[int, int, int, int] | None = None
+        for waits, free in ((0, ordered), (1, waiting)):
+            for start, end in _runs(free):
+                if end - start < vectors:
+                    continue
+                key = (max(0, start + vectors - top), waits, max(0, min(end, top) - start - vectors), start)
+                best = key if best is None or key < best else best
+        assert best is not None  # the space above the high-water mark is open-ended
+        return best[3]
+
+    def _take(self, chip: int, start: int, end: int) -> None:
+        free = self.free[chip]
+        if end > self.top[chip]:
+            if start > self.top[chip]:  # the gap below the block stays unused: keep it
+                bisect.insort(free, (self.top[chip], start, 0))
+            self.top[chip] = end
+        kept = []
+        for piece in free:
+            if piece[1] <= start or piece[0] >= end:
+                kept.append(piece)
+                continue
+            if piece[0] < start:
+                kept.append((piece[0], start, piece[2]))
+            if piece[1] > end:
+                kept.append((end, piece[1], piece[2]))
+        self.free[chip] = kept
+
+    def fits(self) -> bool:
+        return max(self.top) <= self.system.sram_vectors
 
     def check(self) -> None:
         """Fail with the whole shortfall once everything is allocated, not at the first overflow."""

@@ -21,9 +21,9 @@ from xdsl.ir import Block, Operation, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint, Rewriter
 
+from compiler.group_collectives import synthesize_on_group
 from compiler.layout import Layout, plan_moves
 from compiler.system import System, load_system
-from compiler.group_collectives import synthesize_on_group
 from dialects.chip import ProgramOp
 from dialects.net import TransferOp as NetTransferOp
 from dialects.part import ADDR, AllGatherOp, AllReduceOp, CollectiveOp, TransferOp
@@ -95,6 +95,7 @@ def lower_collectives(module: ModuleOp) -> None:
         for op in [op for op in program.body.block.ops if isinstance(op, CollectiveOp)]:
             block = Block()
             lowering = Collectives(system, ChipBuilder(system, block, sram))
+            mark = sram.mark()
             if isinstance(op, AllReduceOp):
                 results = lowering.all_reduce(op)
             elif isinstance(op, AllGatherOp):
@@ -107,6 +108,7 @@ def lower_collectives(module: ModuleOp) -> None:
                 new.location = op.location
             Rewriter.insert_op(new_ops, InsertPoint.before(op))
             Rewriter.replace_op(op, [], new_results=results)
+            sram.release_since(mark)  # buffers and partial sums; `schedule` orders their reuse
         sram.check()
         sram.store(module)
 

@@ -50,7 +50,6 @@ from compiler.layout import (
 )
 from compiler.system import System, load_system
 from dialects import tops
-from dialects.tops import AbsentAttr
 from dialects.chip import (
     INT8_PER_ADDRESS,
     InputOp,
@@ -63,12 +62,23 @@ from dialects.chip import (
     TokenType,
     VxmOp,
 )
-from dialects.part import ADDR, SYSTEM, AllGatherOp, AllReduceOp, CollectiveOp, SplitOp, TransferOp, chips_of
+from dialects.part import (
+    ADDR,
+    SYSTEM,
+    AllGatherOp,
+    AllReduceOp,
+    CollectiveOp,
+    SplitOp,
+    TransferOp,
+    chips_of,
+)
+from dialects.tops import AbsentAttr
 from passes.chip_builder import ChipBuilder, Placed, SramTop, chunk_runs
-from passes.partition import main_function
-from passes.place import address_of, is_slice_source, keeps_layout, value_chips
+from passes.host_io import Slices
 from passes.lower_select import lower_select, lower_split
 from passes.lower_windows import lower_im2col, scratch_vectors
+from passes.partition import main_function
+from passes.place import address_of, is_slice_source, keeps_layout, value_chips
 
 SRC_ADDR = "part.src_addr"
 """On a lowered collective: the SRAM address of its operand (the same on every chip)."""
@@ -164,12 +174,16 @@ class Lowering:
 
     # ------------------------------------------------------------ sources
     def inputs(self) -> None:
+        """Each argument written whole on every chip that reads it, or a slice on each chip
+        when the partition sliced it (passes/host_io.py)."""
         for arg in self.func.args:
             name = tensor_name(self.func.arg_attrs, arg.index, f"input{arg.index}")
             addr = address_of(arg, self.func)
             self.builder.location = NameLoc(StringAttr(name), NoneAttr())
-            for core in value_chips(arg):
-                token = self.builder.add(InputOp(name, core, addr, arg.type))  # type: ignore[arg-type]
+            slices = Slices.of(self.func.arg_attrs, arg.index)
+            pieces = [(core, None) for core in value_chips(arg)] if slices is None else slices.pieces()
+            for core, piece in pieces:
+                token = self.builder.add(InputOp(name, core, addr, arg.type, piece))  # type: ignore[arg-type]
                 self.env[(arg, core)] = Placed(addr, (token,))
 
     def preload(self, value: SSAValue, cores: Sequence[int], slices: Sequence[np.ndarray | None]) -> None:
@@ -211,10 +225,12 @@ class Lowering:
         if rule is None:
             raise LockstepError(f"'{op.name}' at {op.location} has no chip lowering; run normalise first")
         cores = chips_of(op)
+        mark = self.builder.sram.mark()
         scratch = self.scratch_for(op, cores)
         for core in cores:
             placed = rule(self, op, core, scratch)
             self.env[(op.results[0], core)] = placed
+        self.builder.sram.release_since(mark)  # scratch is the op's own; `schedule` orders its reuse
 
     def scratch_for(self, op: Operation, cores: Sequence[int]) -> int:
         """Temporaries one op needs on each chip (allocated once: SPMD chips share them)."""
@@ -438,11 +454,15 @@ class Lowering:
             self.env[(op.outputs[0], core)] = Placed(addr, (token,))
 
     def outputs(self, op: ReturnOp) -> None:
+        """Each output read whole from the first chip holding it, or piece by piece from the
+        chips holding its slices when the partition sliced it (passes/host_io.py)."""
         for index, value in enumerate(op.operands):
             name = tensor_name(self.func.res_attrs, index, f"output{index}")
-            core = min(c for (v, c) in self.env if v is value)
-            placed = self.at(value, core)
-            self.builder.add_op(OutputOp(name, core, placed.addr, value.type, placed.tokens))  # type: ignore[arg-type]
+            slices = Slices.of(self.func.res_attrs, index)
+            first = min(c for (v, c) in self.env if v is value)
+            for core, piece in [(first, None)] if slices is None else slices.pieces():
+                placed = self.at(value, core)
+                self.builder.add_op(OutputOp(name, core, placed.addr, value.type, placed.tokens, piece))  # type: ignore[arg-type]
 
 
 Lowering.RULES = {

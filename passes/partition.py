@@ -8,12 +8,14 @@ Strategies (option `strategy`):
   spatial rows with halo exchange, by output channels or not at all; each matmul records
   its choice in `part.split_kind`.
 - `pipeline`: ops in program order are cut into `chips` stages of about equal
-  matmul work; values crossing a cut are sent with `part.transfer`.
+  matmul work; values crossing a cut are sent with `part.transfer` (graph outputs
+  are read where they are produced).
 - `hybrid`: `tensor` inside groups of `group` chips, `pipeline` across the groups
   (passes/partition_hybrid.py).
 - `auto`: the fastest of the above by the cost model (compiler/cost_model.py) that fits
   in SRAM, possibly on fewer chips; the module records the choice and the estimates.
-Types become the local (per-chip) shapes; the module records the system spec.
+Types become the local (per-chip) shapes, graph inputs and outputs that chips hold in
+slices too (passes/host_io.py); the module records the system spec.
 """
 
 from __future__ import annotations
@@ -28,11 +30,12 @@ from xdsl.ir import Operation, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint, Rewriter
 
+from compiler.cost_model import choose
 from compiler.errors import LockstepError
 from compiler.system import load_system
 from dialects import tops
 from dialects.part import CHIPS, SYSTEM, TransferOp, chips_attr
-from compiler.cost_model import choose
+from passes.host_io import slice_host_io
 from passes.partition_hybrid import STAGE, hybrid_parallel
 from passes.partition_tensor import SPLIT_KIND, tensor_parallel
 
@@ -72,10 +75,6 @@ def pipeline_stages(func: FuncOp, chips: tuple[int, ...]) -> None:
             op.operands[i] = move_to(operand, stage_of, sent_to, stage, chips, op)
         for result in op.results:
             stage_of[result] = stage
-    ret = func.body.block.last_op
-    assert isinstance(ret, ReturnOp)
-    for i, operand in enumerate(ret.operands):
-        ret.operands[i] = move_to(operand, stage_of, sent_to, len(chips) - 1, chips, ret)
 
 
 def move_to(value: SSAValue, stage_of: dict[SSAValue, int], sent_to: dict[tuple[SSAValue, int], SSAValue],
@@ -177,4 +176,5 @@ def partition_as(module: ModuleOp, strategy: str, group: int, chips: tuple[int, 
             if not isinstance(inner, ReturnOp):
                 inner.attributes[CHIPS] = chips_attr(chips)
     assign_constant_chips(func)
+    slice_host_io(func)
     module.attributes[STRATEGY] = StringAttr(strategy if strategy != "hybrid" else f"hybrid group={group}")

@@ -17,15 +17,13 @@ viewed as [.., KV, G*S, d] and multiplied by the un-repeated K and V. So a chip'
 heads must be whole KV groups: the query projection splits into as many parts as divide
 the KV heads (4 chips, 2 KV heads: each group on 2 chips), the same blocks as the K and V
 projections, and the grouped matmuls are local (`attention_projections` finds the
-projections behind them). When K or V is a function result (the KV cache a step returns),
-the K and V projections are computed whole on every chip instead: a split cache would have
-to be all-gathered back, and it is as large as everything else a decode step moves
-together; each chip then takes its KV group of K and V with a local copy.
+projections behind them). This holds also when K and V are graph inputs and outputs (the
+KV cache a decode step takes and returns): each chip holds only its KV heads of the cache,
+which the host writes and reads in slices (passes/host_io.py).
 """
 
 from __future__ import annotations
 
-from xdsl.dialects.func import ReturnOp
 from xdsl.ir import SSAValue
 
 from dialects import tops
@@ -109,9 +107,9 @@ def grouping(op: tops.ReshapeOp) -> int | None:
     return group if group > 1 and dst[-2] == group * src[-2] else None
 
 
-def projections_behind(value: SSAValue) -> tuple[list[tops.MatmulOp], bool]:
+def projections_behind(value: SSAValue) -> list[tops.MatmulOp]:
     """The matmuls by a constant weight whose results reach `value` through data movement and
-    elementwise ops, and whether a value on the way is a function result."""
+    elementwise ops."""
     seen: set[SSAValue] = set()
     found: list[tops.MatmulOp] = []
     stack = [value]
@@ -125,22 +123,20 @@ def projections_behind(value: SSAValue) -> tuple[list[tops.MatmulOp], bool]:
             found.append(owner)
         elif isinstance(owner, (tops.BinaryOp, tops.UnaryOp, tops.SelectOp, tops.ReshapeOp, tops.TransposeOp)):
             stack.extend(v for v in owner.operands if not isinstance(v.owner, tops.ConstantOp))
-    return found, any(isinstance(use.operation, ReturnOp) for value in seen for use in value.uses)
+    return found
 
 
-def attention_projections(ops: list) -> tuple[dict[tops.MatmulOp, int], dict[tops.MatmulOp, bool]]:
+def attention_projections(ops: list) -> tuple[dict[tops.MatmulOp, int], set[tops.MatmulOp]]:
     """Around every grouped-query matmul (A a grouping reshape): the query projections with
-    their group size G, and the K and V projections with whether K or V is a function result."""
+    their group size G, and the K and V projections."""
     queries: dict[tops.MatmulOp, int] = {}
-    kv: dict[tops.MatmulOp, bool] = {}
+    kv: set[tops.MatmulOp] = set()
     for op in ops:
         if not isinstance(op, tops.MatmulOp) or not isinstance(reshape := op.lhs.owner, tops.ReshapeOp):
             continue
         if (group := grouping(reshape)) is None:
             continue
-        for projection in projections_behind(reshape.input)[0]:
+        for projection in projections_behind(reshape.input):
             queries[projection] = group
-        projections, returned = projections_behind(op.rhs)
-        for projection in projections:
-            kv[projection] = kv.get(projection, False) or returned
+        kv.update(projections_behind(op.rhs))
     return queries, kv

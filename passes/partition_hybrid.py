@@ -23,7 +23,15 @@ from xdsl.rewriter import InsertPoint, Rewriter
 
 from compiler.errors import LockstepError
 from dialects import tops
-from dialects.part import CHIPS, CollectiveOp, SplitOp, TransferOp, chips_attr, chips_of
+from dialects.part import (
+    CHIPS,
+    AllGatherOp,
+    CollectiveOp,
+    SplitOp,
+    TransferOp,
+    chips_attr,
+    chips_of,
+)
 
 STAGE = "part.stage"
 """On every op under `hybrid`: the pipeline stage (group) that runs it."""
@@ -51,6 +59,13 @@ def assign_stages(ops: Sequence[Operation], stages: int) -> list[int]:
     return out
 
 
+def gathered_for_return(op: Operation) -> bool:
+    """An all-gather (or the gather restoring its order) whose results reach only the return."""
+    return isinstance(op, (AllGatherOp, tops.GatherOp)) and all(
+        isinstance(use.operation, ReturnOp) or gathered_for_return(use.operation)
+        for result in op.results for use in result.uses)
+
+
 def relabel(op: Operation, mapping: dict[int, int]) -> None:
     op.attributes[CHIPS] = chips_attr([mapping[c] for c in chips_of(op)])
     if isinstance(op, CollectiveOp):
@@ -69,6 +84,8 @@ def hybrid_parallel(func: FuncOp, chips: tuple[int, ...], group: int) -> None:
     sent: dict[tuple[SSAValue, int], SSAValue] = {}
     for op in ops:
         stage = stage_of_op[op]
+        if gathered_for_return(op):  # stays with what it gathers: the host reads the output there
+            stage = max((stage_of[v] for v in op.operands if v in stage_of), default=stage)
         mapping = dict(zip(groups[0], groups[stage]))
         relabel(op, mapping)
         op.attributes[STAGE] = StringAttr(f"stage {stage}")

@@ -23,7 +23,9 @@ Where a sharded value meets a whole one, the whole one is cut locally, with no c
 constant is rearranged at compile time and `part.split`, a broadcast is re-issued with the
 local shape, any other computed value is `part.split` on every chip (a local copy, after a
 gather when the sharding is not plain blocks). Each matmul records its choice in
-`part.split_kind`.
+`part.split_kind`. A graph input only ever cut and a sharded value only gathered to be
+returned are then left in slices the host writes and reads (passes/host_io.py, run by
+`partition` after every strategy).
 """
 
 from __future__ import annotations
@@ -112,9 +114,8 @@ class TensorParallel:
     """Constants replaced by rearranged copies (erased at the end if nothing else reads them)."""
     query_groups: dict[tops.MatmulOp, int] = field(default_factory=dict)
     """The query projections of grouped-query attention and their KV group size."""
-    kv_projections: dict[tops.MatmulOp, bool] = field(default_factory=dict)
-    """Its K and V projections, each with whether K or V is a function result
-    (passes/partition_heads.py)."""
+    kv_projections: set[tops.MatmulOp] = field(default_factory=set)
+    """Its K and V projections (passes/partition_heads.py)."""
 
     @property
     def parts(self) -> int:
@@ -377,8 +378,8 @@ class TensorParallel:
                 return CHANNELS, Shard.blocks(rank - 1, n, self.parts)
             return "replicated", None
         heads = projection_shard(op, self.parts, self.query_groups.get(op, 1))
-        if op in self.kv_projections and (heads is None or self.kv_projections[op]):
-            return "replicated", None  # K and V whole on every chip (passes/partition_heads.py)
+        if op in self.kv_projections and heads is None:
+            return "replicated", None  # not cut into KV heads: whole, each chip copies its queries' group
         if heads is None and n % self.parts == 0 and n >= self.parts:
             heads = Shard.blocks(rank - 1, n, self.parts)
         if heads is None:

@@ -5,6 +5,8 @@ Greedy list scheduling in SSA order (a topological order): each op starts as
 early as its producers, the units of its chip and the links of its route allow.
 Units and directed links each keep a `Calendar` of busy cycles, so a unit never
 issues twice in a cycle and no two vectors share a link slot by construction.
+`place` reuses SRAM, so an `SramGuard` also holds every write until after the
+last read and write of its address by the ops before it in program order.
 The program is annotated with the predicted cycle count, the lower bounds it is
 measured against and the resulting efficiency (see ../shared/DESIGN.md,
 "Scheduling, and how good is good").
@@ -41,7 +43,19 @@ from dialects.chip import (
 )
 from dialects.net import TransferOp, int_array
 from passes.mxm_bound import mxm_path_bound
-from passes.timing import Hop, last_issue, ready_cycle, repeat_of, route_hops, transfer_ready
+from passes.timing import (
+    Hop,
+    Run,
+    dst_run,
+    last_issue,
+    ready_cycle,
+    repeat_of,
+    route_hops,
+    slot_reads,
+    slot_runs,
+    transfer_buffers,
+    transfer_ready,
+)
 
 # -- calendars ----------------------------------------------------------------
 
@@ -138,8 +152,9 @@ class Placer(Protocol):
         """(unit instance, issue cycle) of an instruction whose producers have all landed at `earliest`."""
         ...
 
-    def place_transfer(self, op: TransferOp, hops: Sequence[Hop], earliest: int) -> list[int]:
-        """The cycle each hop starts."""
+    def place_transfer(self, op: TransferOp, hops: Sequence[Hop], earliest: int,
+                       floors: Sequence[int] = ()) -> list[int]:
+        """The cycle each hop starts; hop h at `floors[h]` or later when given (reused SRAM)."""
         ...
 
 
@@ -149,10 +164,12 @@ class Unlimited:
     def place_instruction(self, op: ChipInstruction, earliest: int) -> tuple[str, int]:
         return op.unit.data, earliest
 
-    def place_transfer(self, op: TransferOp, hops: Sequence[Hop], earliest: int) -> list[int]:
-        starts = [earliest]
-        for hop in hops[:-1]:
-            starts.append(starts[-1] + hop.transit)
+    def place_transfer(self, op: TransferOp, hops: Sequence[Hop], earliest: int,
+                       floors: Sequence[int] = ()) -> list[int]:
+        starts = []
+        for h, hop in enumerate(hops):
+            starts.append(max(earliest, floors[h] if floors else 0))
+            earliest = starts[-1] + hop.transit
         return starts
 
 
@@ -224,17 +241,110 @@ class Machine:
         plane.busy_until = max(plane.busy_until, last_issue(start, count, stride))
         return unit, start
 
-    def place_transfer(self, op: TransferOp, hops: Sequence[Hop], earliest: int) -> list[int]:
+    def place_transfer(self, op: TransferOp, hops: Sequence[Hop], earliest: int,
+                       floors: Sequence[int] = ()) -> list[int]:
         count, stride = repeat_of(op)
         starts = []
-        for hop in hops:
+        for h, hop in enumerate(hops):
             # Store and forward: vector i leaves a chip once it has landed there.
             calendar = self.links[hop.link]
-            start = calendar.first_fit(earliest, count, stride, hop.ser)
+            start = calendar.first_fit(max(earliest, floors[h] if floors else 0), count, stride, hop.ser)
             calendar.reserve(start, count, stride, hop.ser)
             starts.append(start)
             earliest = start + hop.transit
         return starts
+
+
+# -- reused SRAM ------------------------------------------------------------------
+
+
+class SramGuard:
+    """Per chip and SRAM address, the last cycle at which an op placed so far reads the address or
+    lands a write in it; every later write must land after that.
+
+    `place` gives a dead value's space to values defined after it, and the greedy scheduler may
+    start an op earlier in time than ops before it in program order. Landing after every earlier
+    read and write of its address is what keeps such a write from overwriting a value still to be
+    read (write after read) or being overwritten by a late predecessor (write after write).
+    Program order is SSA order, so when an op is placed every earlier access to the addresses it
+    writes is known. Space used for the first time costs nothing. Accesses are runs (strided
+    addresses, evenly spaced cycles), looked at through numpy slices."""
+
+    def __init__(self) -> None:
+        self._busy: dict[int, np.ndarray] = {}  # chip -> last use per address (-1: none yet)
+
+    def floor(self, chip: int, run: Run) -> int:
+        """The earliest start from which the writes of `run` (cycles counted from the start) all
+        land after their address's last use."""
+        busy = self._busy.get(chip)
+        if busy is None:
+            return 0
+        if run.step == 0 or run.count == 1:  # one address: the first landing binds
+            last = int(busy[run.base]) if run.base < busy.size else -1
+            return max(0, last + 1 - run.cycle)
+        view, order = _along(busy, run)
+        if view.size == 0:
+            return 0
+        return max(0, int((view - run.every * order).max()) + 1 - run.cycle)
+
+    def use(self, chip: int, run: Run) -> None:
+        """Record the accesses of `run` (absolute cycles)."""
+        if run.step == 0 or run.count == 1:  # one address: the last access counts
+            busy = self._room(chip, run.base + 1)
+            busy[run.base] = max(int(busy[run.base]), run.cycle + run.every * (run.count - 1))
+            return
+        busy = self._room(chip, max(run.base, run.base + run.step * (run.count - 1)) + 1)
+        view, order = _along(busy, run)
+        np.maximum(view, run.cycle + run.every * order, out=view)
+
+    def use_addresses(self, chip: int, addrs: np.ndarray, cycles: np.ndarray) -> None:
+        """Accesses that are no run (an int8 load's packed rows)."""
+        np.maximum.at(self._room(chip, int(addrs.max()) + 1), addrs, cycles)
+
+    def _room(self, chip: int, size: int) -> np.ndarray:
+        busy = self._busy.get(chip, np.empty(0, dtype=np.int64))
+        if busy.size < size:
+            busy = np.concatenate([busy, np.full(max(size, 2 * busy.size) - busy.size, -1, dtype=np.int64)])
+            self._busy[chip] = busy
+        return busy
+
+    def instruction_floor(self, op: ChipInstruction, system: System) -> int:
+        return self.floor(op.core.value.data, dst_run(op, 0, system)) if op.HAS_DST else 0
+
+    def instruction_placed(self, op: ChipInstruction, cycle: int, system: System) -> None:
+        chip = op.core.value.data
+        if isinstance(op, MxmLoadOp) and op.is_int8:
+            for _, addrs, cycles in slot_reads(op, cycle):
+                self.use_addresses(chip, addrs, cycles)
+        else:
+            for _, run in slot_runs(op, cycle):
+                self.use(chip, run)
+        if op.HAS_DST:
+            self.use(chip, dst_run(op, cycle, system))
+
+    def hop_floors(self, op: TransferOp, buffers: Sequence[int], hops: Sequence[Hop]) -> list[int]:
+        """Per hop, the earliest start at which its vectors land after the last use of their buffer."""
+        count, stride = repeat_of(op)
+        return [self.floor(hop.link.dst, Run(buffers[h + 1], 1, count, hop.transit, stride))
+                for h, hop in enumerate(hops)]
+
+    def transfer_placed(self, op: TransferOp, buffers: Sequence[int], hops: Sequence[Hop],
+                        starts: Sequence[int]) -> None:
+        count, stride = repeat_of(op)
+        for h, (hop, start) in enumerate(zip(hops, starts)):
+            self.use(hop.link.src, Run(buffers[h], 1, count, start, stride))
+            self.use(hop.link.dst, Run(buffers[h + 1], 1, count, start + hop.transit, stride))
+
+
+def _along(busy: np.ndarray, run: Run) -> tuple[np.ndarray, np.ndarray]:
+    """The slice of `busy` a run with a non-zero step covers, in address order (only the addresses
+    below busy.size), and the iteration of each of its elements."""
+    if run.step > 0:
+        view = busy[run.base:run.base + run.step * (run.count - 1) + 1:run.step]
+        return view, np.arange(view.size, dtype=np.int64)
+    low = run.base + run.step * (run.count - 1)  # the last iteration's address is the lowest
+    view = busy[low:run.base + 1:-run.step]
+    return view, run.count - 1 - np.arange(view.size, dtype=np.int64)
 
 
 # -- the list scheduler ----------------------------------------------------------
@@ -253,9 +363,12 @@ def timed_routes(ops: Iterable[Operation], system: System) -> dict[TransferOp, l
 
 
 def list_schedule(
-    ops: Iterable[Operation], routes: Mapping[TransferOp, Sequence[Hop]], system: System, placer: Placer
+    ops: Iterable[Operation], routes: Mapping[TransferOp, Sequence[Hop]], system: System, placer: Placer,
+    guard: SramGuard | None = None,
 ) -> Schedule:
-    """Place `ops` (in a topological order) one by one as early as `placer` allows.
+    """Place `ops` (in program order, a topological order) one by one as early as `placer` allows
+    and, with a `guard`, as late as reused SRAM needs. The critical-path bound runs without one: it
+    is the bound of the dataflow, whichever addresses `place` chose.
 
     Dependencies are whole-op and conservative: an op waits until every
     producer it names (through joins) has fully landed, even if its first
@@ -264,17 +377,26 @@ def list_schedule(
     schedule = Schedule({}, {}, 0)
     for op in ops:
         earliest = max((ready[v] for v in op.operands), default=0)
-        if isinstance(op, PreloadOp | InputOp):
+        if isinstance(op, PreloadOp | InputOp):  # host writes, at cycle 0 into space no op used before
             ready[op.result] = 0
         elif isinstance(op, JoinOp):
             ready[op.result] = earliest
         elif isinstance(op, ChipInstruction):
+            if guard is not None:
+                earliest = max(earliest, guard.instruction_floor(op, system))
             unit, cycle = placer.place_instruction(op, earliest)
             schedule.units[op] = unit, cycle
             ready[op.result] = ready_cycle(op, cycle, system)
+            if guard is not None:
+                guard.instruction_placed(op, cycle, system)
         elif isinstance(op, TransferOp):
             hops = routes[op]
-            starts = placer.place_transfer(op, hops, earliest)
+            if guard is None:
+                starts = placer.place_transfer(op, hops, earliest)
+            else:
+                buffers = transfer_buffers(op)
+                starts = placer.place_transfer(op, hops, earliest, guard.hop_floors(op, buffers, hops))
+                guard.transfer_placed(op, buffers, hops, starts)
             schedule.hops[op] = starts
             ready[op.result] = transfer_ready(starts, *repeat_of(op), hops)
         elif not isinstance(op, OutputOp):
@@ -330,5 +452,5 @@ class SchedulePass(ModulePass):
                 system = load_system(program.system.data)
                 ops = list(program.body.ops)
                 routes = timed_routes(ops, system)
-                schedule = list_schedule(ops, routes, system, Machine(system))
+                schedule = list_schedule(ops, routes, system, Machine(system), SramGuard())
                 annotate(program, schedule, lower_bounds(ops, routes, system))

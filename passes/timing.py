@@ -69,15 +69,54 @@ def latency(op: ChipInstruction, system: System) -> int:
     return system.latency[key]
 
 
-def dst_landings(op: ChipInstruction, cycle: int, system: System) -> tuple[np.ndarray, np.ndarray]:
-    """(address, landing cycle) of every SRAM vector the instruction writes when issued at `cycle`."""
+@dataclass(frozen=True)
+class Run:
+    """SRAM vectors `base + i*step` for i < `count`, the i-th accessed at `cycle + i*every`: the
+    writes of an instruction, the reads of one of its operands, the vectors a hop moves."""
+
+    base: int
+    step: int
+    count: int
+    cycle: int
+    every: int
+
+    def addresses(self) -> np.ndarray:
+        return self.base + self.step * np.arange(self.count, dtype=np.int64)
+
+    def cycles(self) -> np.ndarray:
+        return issue_cycles(self.cycle, self.count, self.every)
+
+
+def dst_run(op: ChipInstruction, cycle: int, system: System) -> Run:
+    """Where the instruction issued at `cycle` writes and when each vector lands."""
     count, stride = repeat_of(op)
     base, step = op.slot_addr("dst")  # type: ignore[misc]
     lat = latency(op, system)
-    if isinstance(op, SxmTransposeOp):
-        j = np.arange(op.width.value.data, dtype=np.int64)
-        return base + step * j, last_issue(cycle, count, stride) + lat + j
-    return base + step * np.arange(count, dtype=np.int64), issue_cycles(cycle, count, stride) + lat
+    if isinstance(op, SxmTransposeOp):  # one output vector per cycle once the block is in
+        return Run(base, step, op.width.value.data, last_issue(cycle, count, stride) + lat, 1)
+    return Run(base, step, count, cycle + lat, stride)
+
+
+def dst_landings(op: ChipInstruction, cycle: int, system: System) -> tuple[np.ndarray, np.ndarray]:
+    """(address, landing cycle) of every SRAM vector the instruction writes when issued at `cycle`."""
+    run = dst_run(op, cycle, system)
+    return run.addresses(), run.cycles()
+
+
+def slot_runs(op: ChipInstruction, cycle: int) -> list[tuple[str, Run]]:
+    """Every addressed operand and the vectors it reads when the instruction issues at `cycle`
+    (an int8 load's addresses are these divided by INT8_PER_ADDRESS: `slot_addresses`)."""
+    count, stride = repeat_of(op)
+    runs = []
+    for name in op.SLOTS:
+        if (slot := op.slot_addr(name)) is not None:
+            runs.append((name, Run(slot[0], slot[1], count, cycle, stride)))
+    return runs
+
+
+def slot_reads(op: ChipInstruction, cycle: int) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """(operand, addresses, cycles) of every SRAM read of the instruction issued at `cycle`."""
+    return [(name, op.slot_addresses(name), run.cycles()) for name, run in slot_runs(op, cycle)]
 
 
 def ready_cycle(op: ChipInstruction, cycle: int, system: System) -> int:
@@ -111,6 +150,12 @@ def route_hops(op: TransferOp, system: System) -> list[Hop]:
         link = system.link(src, dst, port)
         hops.append(Hop(link, system.serialization_cycles(link), system.hop_latency(link)))
     return hops
+
+
+def transfer_buffers(op: TransferOp) -> list[int]:
+    """The base address of the vectors at every chip of the route: the source, each via, the destination.
+    Hop h reads buffer h on its link's source chip and lands in buffer h + 1 on its destination."""
+    return [op.src_addr.value.data, *op.via.get_values(), op.dst_addr.value.data]
 
 
 def hop_occupancy(start: int, count: int, stride: int, ser: int) -> tuple[np.ndarray, np.ndarray]:

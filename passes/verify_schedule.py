@@ -7,8 +7,9 @@ passes/timing.py, and checks the promises the runtime will check, on whole
 numpy arrays: every instruction has a unit instance and a cycle, no unit issues
 twice in a cycle, no two vectors share a link slot, routes use existing links,
 every address is inside SRAM, every read finds its named producers' values
-landed and not yet overwritten, every matmul multiplies the tile it names, and
-`schedule.cycles` is the true makespan. The first violation (earliest cycle)
+landed and not yet overwritten (SRAM is reused: a write landing before the
+previous occupant's last read is caught here), every matmul multiplies the
+tile it names, and `schedule.cycles` is the true makespan. The first violation (earliest cycle)
 becomes a PassFailedException (a DiagnosticException) naming chip, unit, cycle
 and op, which lockstep-opt prints as one line.
 """
@@ -50,6 +51,8 @@ from passes.timing import (
     ready_cycle,
     repeat_of,
     route_hops,
+    slot_reads,
+    transfer_buffers,
 )
 
 _KEY_LIMIT = 1 << 62  # (location, cycle) pairs are packed into one int64 key
@@ -152,10 +155,9 @@ class _Program:
         count, stride = repeat_of(op)
         cycles = issue_cycles(cycle, count, stride)
         self.issues.add(op=i, unit=unit, cycle=cycles)
-        for name in op.SLOTS:
-            if op.slot_addr(name) is not None:
-                slot = self.add_slot(i, name, op.slot_tokens(name))
-                self.reads.add(op=i, hop=-1, chip=chip, addr=op.slot_addresses(name), cycle=cycles, slot=slot)
+        for name, addrs, at in slot_reads(op, cycle):
+            slot = self.add_slot(i, name, op.slot_tokens(name))
+            self.reads.add(op=i, hop=-1, chip=chip, addr=addrs, cycle=at, slot=slot)
         if isinstance(op, MxmLoadOp):
             self.loads.add(op=i, unit=unit, cycle=cycle, ready=ready_cycle(op, cycle, self.system))
             return
@@ -177,7 +179,7 @@ class _Program:
             raise self.fail(i, 0, starts[0], f"uses a link the system lacks: {err}") from None
         count, stride = repeat_of(op)
         vectors = np.arange(count)
-        buffers = [op.src_addr.value.data, *op.via.get_values(), op.dst_addr.value.data]
+        buffers = transfer_buffers(op)
         # Hop 0 reads what the transfer names; later hops read the via buffer the previous hop filled.
         slot = self.add_slot(i, "src", op.src)
         for h, (hop, start) in enumerate(zip(hops, starts)):
@@ -297,7 +299,17 @@ def _check_operands(p: _Program, reads: dict[str, np.ndarray], writes: dict[str,
         story = "where nothing has landed yet"
     else:
         w = latest[bad]
-        story = f"which holds what {p.describe(int(write_op[w]))} landed at cycle {int(write_cycle[w])}, not a producer it names"
+        culprit = f"{p.describe(int(write_op[w]))} landed at cycle {int(write_cycle[w])}"
+        # Sorted by location then cycle: the writes to this address before the culprit's.
+        first = int(np.searchsorted(sorted_keys, read_loc[bad] * horizon, side="left"))
+        before = order[first:pos[bad]]
+        named_before = before[np.isin(reads["slot"][bad] * n_ops + write_op[before], allowed)]
+        if named_before.size:
+            mine = named_before[-1]
+            story = (f"after the value {p.describe(int(write_op[mine]))} landed at cycle {int(write_cycle[mine])} "
+                     f"was overwritten: {culprit} (a write before the last read)")
+        else:
+            story = f"which holds what {culprit}, not a producer it names"
     raise p.fail(i, hop, cycle, f"{what} {story}")
 
 

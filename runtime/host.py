@@ -3,7 +3,9 @@
 Shape S (rank 0 counts as [1]) has rows = prod(S[:-1]) and vpr = ceil(S[-1] / lanes)
 vectors per row; element (r, c) is lane c % lanes of vector r*vpr + c // lanes,
 and padding lanes are zero. int8 weights pack INT8_PER_ADDRESS int8 vectors into
-an address (vector v in byte plane v % 4 of address v // 4).
+an address (vector v in byte plane v % 4 of address v // 4). A graph input or output
+may be held in shards, one box per chip (`chip.input ... slice OFFSETS of WHOLE`),
+which must tile the tensor.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import numpy as np
 from xdsl.dialects.builtin import DenseIntOrFPElementsAttr, i8
 
 from dialects.chip import INT8_PER_ADDRESS
+from runtime.errors import BrokenPromise
 
 
 def layout(shape: tuple[int, ...], lanes: int) -> tuple[int, int, int]:
@@ -52,3 +55,35 @@ def preload_vectors(data: DenseIntOrFPElementsAttr) -> np.ndarray:
     padded = np.zeros((-(-vectors.shape[0] // INT8_PER_ADDRESS) * INT8_PER_ADDRESS, vectors.shape[1]), np.float32)
     padded[: vectors.shape[0]] = vectors
     return padded
+
+
+Shard = tuple[int, tuple[int, ...], tuple[int, ...]]
+"""(chip, offsets, shape) of one box of a graph tensor held by a chip."""
+
+
+def box(offsets: tuple[int, ...], shape: tuple[int, ...]) -> tuple[slice, ...]:
+    """The numpy index of a box of a tensor."""
+    return tuple(slice(o, o + n) for o, n in zip(offsets, shape))
+
+
+def check_tiling(what: str, whole: tuple[int, ...], shards: list[Shard]) -> None:
+    """The distinct shards of one graph tensor (`what`: "input 'x'") must tile it: each inside
+    the whole, none overlapping another, together covering it."""
+    for chip, offsets, shape in shards:
+        if not len(offsets) == len(shape) == len(whole) or any(
+                o < 0 or o + n > w for o, n, w in zip(offsets, shape, whole)):
+            raise BrokenPromise(f"{what}: the {list(shape)} shard at {list(offsets)} on chip {chip} "
+                                f"is outside the whole tensor {list(whole)}")
+    chips = [chip for chip, _, _ in shards]
+    starts = np.array([o for _, o, _ in shards], dtype=np.int64).reshape(len(shards), len(whole))
+    ends = starts + np.array([s for _, _, s in shards], dtype=np.int64).reshape(len(shards), len(whole))
+    meet = np.all((starts[:, None] < ends[None]) & (starts[None] < ends[:, None]), axis=2)
+    np.fill_diagonal(meet, False)
+    if meet.any():
+        a, b = np.argwhere(meet)[0]
+        raise BrokenPromise(f"{what}: the shards on chips {chips[a]} and {chips[b]} overlap "
+                            f"(both hold element {np.maximum(starts[a], starts[b]).tolist()})")
+    covered, size = int(np.prod(ends - starts, axis=1).sum()), math.prod(whole)
+    if covered != size:
+        raise BrokenPromise(f"{what}: the shards on chips {', '.join(map(str, sorted(set(chips))))} cover "
+                            f"{covered} of its {size} elements (a gap)")

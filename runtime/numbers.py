@@ -36,7 +36,7 @@ from dialects.chip import (
     VxmOp,
 )
 from runtime import mxm, sxm, vxm
-from runtime.host import from_vectors, preload_vectors, to_vectors
+from runtime.host import box, from_vectors, preload_vectors, to_vectors
 from runtime.program import Program, Runs
 from runtime.timing import Timeline
 
@@ -148,14 +148,17 @@ class Evaluator:
     # -- whole ops -----------------------------------------------------------
 
     def output(self, op: OutputOp, op_id: int) -> None:
-        vectors = self.read_all(op_id, "src")
-        self.outputs[op.tensor.data] = from_vectors(vectors, tuple(op.type.get_shape()), self.lanes).copy()
+        """The output's box (the whole tensor unless it is read in shards)."""
+        shape = tuple(op.type.get_shape())
+        whole = self.outputs.setdefault(op.tensor.data, np.zeros(op.whole_shape, dtype=np.float32))
+        whole[box(op.start, shape)] = from_vectors(self.read_all(op_id, "src"), shape, self.lanes)
 
     def preload(self, op: PreloadOp, op_id: int) -> None:
         self.values[op_id] = preload_vectors(op.data)
 
     def input(self, op: InputOp, op_id: int) -> None:
-        self.values[op_id] = to_vectors(self.inputs[op.tensor.data], self.lanes)
+        piece = self.inputs[op.tensor.data][box(op.start, tuple(op.type.get_shape()))]
+        self.values[op_id] = to_vectors(piece, self.lanes)
 
     def load(self, op: MxmLoadOp, op_id: int) -> None:
         int8_rows = self.program.int8_src.get(op_id)

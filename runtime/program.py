@@ -26,7 +26,6 @@ from xdsl.utils.exceptions import ParseError
 
 from compiler.errors import LockstepError
 from compiler.system import Link, System, load_system
-from dialects.tops import AbsentAttr, Tops
 from dialects.chip import (
     INT8_PER_ADDRESS,
     REDUCE_OPS,
@@ -50,8 +49,9 @@ from dialects.chip import (
     SxmTransposeOp,
     VxmOp,
 )
+from dialects.tops import AbsentAttr, Tops
 from runtime.errors import BrokenPromise
-from runtime.host import vectors_of
+from runtime.host import check_tiling, vectors_of
 
 HOST = "host"
 _TEXT_LIMIT = 240  # characters of an op's text quoted in an error (preloads print all their data)
@@ -150,8 +150,8 @@ class Program:
     link_ser: np.ndarray  # per link: cycles one vector occupies it
     link_delay: np.ndarray  # per link: send issue to landing
     slot_runs: list[dict[str, int]]  # per op: operand name -> reads row
-    inputs: dict[str, tuple[int, ...]]  # host input name -> shape
-    outputs: dict[str, int]  # host output name -> op
+    inputs: dict[str, tuple[int, ...]]  # host input name -> shape (of the whole tensor)
+    outputs: dict[str, tuple[int, ...]]  # host output name -> shape (of the whole tensor)
     absent: list[int]  # preloads without data (a shape-only program): timing only
     vector_instructions: int
     unit_busy: dict[str, int]
@@ -311,7 +311,9 @@ class _Builder:
         self.unit_names: dict[str, frozenset[str]] = {}
         self.links: dict[tuple[int, int, int], int] = {}
         self.inputs: dict[str, tuple[int, ...]] = {}
-        self.outputs: dict[str, int] = {}
+        self.outputs: dict[str, tuple[int, ...]] = {}
+        # ("input" | "output", name) -> its boxes (offsets, shape), each with the first op holding it
+        self.shards: dict[tuple[str, str], dict[tuple[tuple[int, ...], tuple[int, ...]], int]] = {}
         self.absent: list[int] = []
         self.chips_seen: set[int] = set()
         self.vector_instructions = 0
@@ -425,22 +427,31 @@ class _Builder:
             if op.is_int8:
                 self.int8_data.add(op_id)
         else:
-            shape = tuple(op.type.get_shape())
-            name = op.tensor.data
-            if self.inputs.setdefault(name, shape) != shape:
-                raise self.error(op_id, 0, f"input '{name}' is {list(shape)} here but {list(self.inputs[name])} elsewhere")
-            vectors = vectors_of(shape, self.lanes)
+            vectors = vectors_of(self.add_shard("input", self.inputs, op, op_id, chip), self.lanes)
         # Host writes land before the clock starts, all at cycle 0.
         self.writes.add(op_id, chip, 0, 0, addr, 1, vectors)
 
     def add_output(self, op: OutputOp, op_id: int, chip: int) -> None:
-        name = op.tensor.data
-        if name in self.outputs:
-            raise self.error(op_id, "end", f"output '{name}' is read twice (also by {self.names.describe(self.outputs[name])})")
-        self.outputs[name] = op_id
         self.first_issue[op_id] = np.iinfo(np.int64).max
-        vectors = vectors_of(tuple(op.type.get_shape()), self.lanes)
+        vectors = vectors_of(self.add_shard("output", self.outputs, op, op_id, chip), self.lanes)
         self.add_read(op_id, chip, "src", 0, 0, (op.addr.value.data, 1), vectors, tuple(op.src), final=True)
+
+    def add_shard(self, kind: str, wholes: dict[str, tuple[int, ...]], op: InputOp | OutputOp, op_id: int,
+                  chip: int) -> tuple[int, ...]:
+        """Records the box a host input or output holds on this chip; returns its shape."""
+        name, shape = op.tensor.data, tuple(op.type.get_shape())
+        when = 0 if kind == "input" else "end"
+        if (op.offsets is None) != (op.whole is None):
+            raise self.error(op_id, when, f"{kind} '{name}' names a slice without both offsets and the whole tensor")
+        whole = op.whole_shape
+        if wholes.setdefault(name, whole) != whole:
+            raise self.error(op_id, when, f"{kind} '{name}' is {list(whole)} here but {list(wholes[name])} elsewhere")
+        boxes = self.shards.setdefault((kind, name), {})
+        if kind == "output" and (op.start, shape) in boxes:
+            also = self.names.describe(boxes[(op.start, shape)])
+            raise self.error(op_id, when, f"output '{name}' is read twice (also by {also})")
+        boxes.setdefault((op.start, shape), op_id)  # an input's copies: one slice written to several chips
+        return shape
 
     def add_read(
         self,
@@ -510,6 +521,10 @@ class _Builder:
     # -- tables -------------------------------------------------------------
 
     def build(self) -> Program:
+        for (kind, name), boxes in self.shards.items():
+            wholes = self.inputs if kind == "input" else self.outputs
+            shards = [(self.names.chip[op], start, shape) for (start, shape), op in boxes.items()]
+            check_tiling(f"{kind} '{name}'", wholes[name], shards)
         n_ops = len(self.names.ops)
         links = [self.system.link(*key) for key in self.links]
         ser = np.array([self.system.serialization_cycles(link) for link in links], dtype=np.int64)

@@ -98,17 +98,19 @@ def test_bert_heads_stay_on_their_chips():
 @pytest.mark.parametrize("chips", [2, 8])
 def test_llama_grouped_query_attention_runs_per_head(name, chips):
     """4 query heads, 2 KV heads (attention batched on the KV heads after normalise), K and V
-    (the KV cache) are outputs: K and V are computed whole on every chip (a split cache would
-    be all-gathered back), the query heads are split by whole KV groups (on 8 chips each group
-    on 4), each chip takes its group of K and V locally; the decode step's KV cache inputs
-    are never gathered. Only the two row splits' all-reduces move data."""
+    (the KV cache) are outputs: the query heads are split by whole KV groups (on 8 chips each
+    group on 4) and K and V by the same KV heads, the cache outputs (and a decode step's cache
+    inputs) held in slices the host reads (writes) per chip (passes/host_io.py), never
+    gathered. Only the two row splits' all-reduces move data."""
     splits, ir = partitioned(name, chips)
     query = "column by heads, 4 chips per head block" if chips == 8 else "column"
-    assert splits["/self_attn/q_proj/MatMul"] == query
-    assert splits["/self_attn/k_proj/MatMul"] == splits["/self_attn/v_proj/MatMul"] == "replicated"
+    assert splits["/self_attn/q_proj/MatMul"] == splits["/self_attn/k_proj/MatMul"] == query
+    assert splits["/self_attn/v_proj/MatMul"] == query
     assert splits["/self_attn/MatMul"] == splits["/self_attn/MatMul_1"] == "heads"
     assert splits["/self_attn/o_proj/MatMul"] == splits["/mlp/down_proj/MatMul"] == "row"
     assert ir.count("part.all_reduce") == 2 and "part.all_gather" not in ir
+    sliced = 4 if name == "llama_decode" else 2  # present_k, present_v (and past_k, past_v)
+    assert ir.count("part.slices = {whole = tensor<1x2x") == sliced and "part.split %1 " not in ir
 
 
 def without_kv_outputs(tmp_path: Path, name: str) -> Path:
@@ -128,7 +130,7 @@ def without_kv_outputs(tmp_path: Path, name: str) -> Path:
 def test_kv_groups_split_when_chips_divide_them(capsys, tmp_path, name):
     """2 chips, 2 KV heads and no KV cache output: each chip holds one KV group (its KV head
     and that head's two query heads) and the grouped attention is local; a decode step's
-    cache inputs are split on every chip (a local copy of its KV head), never gathered."""
+    cache inputs are held in slices, each chip's KV head written by the host."""
     path = without_kv_outputs(tmp_path, name)
     ir = StringIO()
     report = compile_model(path, CompileOptions(chips=2, strategy="tensor"),
@@ -137,8 +139,8 @@ def test_kv_groups_split_when_chips_divide_them(capsys, tmp_path, name):
     assert splits["/self_attn/q_proj/MatMul"] == splits["/self_attn/k_proj/MatMul"] == "column"
     assert splits["/self_attn/v_proj/MatMul"] == "column" and splits["/self_attn/MatMul"] == "heads"
     assert ir.getvalue().count("part.all_reduce") == 2 and "part.all_gather" not in ir.getvalue()
-    if name == "llama_decode":  # the cache inputs past_k, past_v (%1, %2) split locally
-        assert ir.getvalue().count("= part.split %1 axis 1") == ir.getvalue().count("= part.split %2 axis 1") == 1
+    if name == "llama_decode":  # the cache inputs past_k, past_v (%1, %2) in slices, never split on chip
+        assert ir.getvalue().count("part.slices = {whole = tensor<1x2x") == 2 and "part.split %1 " not in ir.getvalue()
     code = main(["run", str(path), "--chips", "2", "--strategy", "tensor", "--check", "--json"])
     result = json.loads(capsys.readouterr().out)
     assert code == 0 and result["ok"] and result["max_rel_error"] <= 1e-3, result

@@ -81,5 +81,5 @@ def test_auto_refuses_when_nothing_fits(tmp_path):
     small = load_system("single").to_toml().replace("sram_bytes = 230686720", "sram_bytes = 409600")
     path = tmp_path / "small.toml"
     path.write_text(small)
-    with pytest.raises(LockstepError, match=r"does not fit in SRAM on 1 chip in any partition: the least hungry, one chip, needs .*over by 2.48 MiB"):
+    with pytest.raises(LockstepError, match=r"does not fit in SRAM on 1 chip in any partition: the least hungry, one chip, needs .*over by 2.47 MiB"):
         compile_model(MLP, CompileOptions(system=str(path)))

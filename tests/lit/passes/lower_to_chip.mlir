@@ -16,18 +16,18 @@
 // CHECK:      %[[W0:[0-9]+]] = chip.preload core 0 at 7 dense<{{.*}}> : tensor<400x320xf32>
 // CHECK-NEXT: %[[W1:[0-9]+]] = chip.preload core 1 at 7 dense<{{.*}}> : tensor<400x320xf32>
 // CHECK-NEXT: %[[T0:[0-9]+]] = chip.mxm_load core 0 unit "mxm" repeat 320 stride 1 src[7, 1] (%[[W0]])
-// CHECK-NEXT: %[[P0:[0-9]+]] = chip.mxm_matmul core 0 unit "mxm" repeat 2 stride 1 weights(%[[T0]]) dst[407, 1] src[0, 2] (%[[X0]])
+// CHECK-NEXT: %[[P0:[0-9]+]] = chip.mxm_matmul core 0 unit "mxm" repeat 2 stride 1 weights(%[[T0]]) dst[413, 1] src[0, 2] (%[[X0]])
 // CHECK-NEXT: %[[T1:[0-9]+]] = chip.mxm_load core 0 unit "mxm" repeat 80 stride 1 src[327, 1] (%[[W0]])
-// CHECK-NEXT: %[[H0:[0-9]+]] = chip.mxm_matmul core 0 unit "mxm" repeat 2 stride 1 weights(%[[T1]]) dst[407, 1] src[1, 2] (%[[X0]]) acc[407, 1] (%[[P0]])
+// CHECK-NEXT: %[[H0:[0-9]+]] = chip.mxm_matmul core 0 unit "mxm" repeat 2 stride 1 weights(%[[T1]]) dst[413, 1] src[1, 2] (%[[X0]]) acc[413, 1] (%[[P0]])
 // CHECK-NEXT: chip.mxm_load core 1 unit "mxm" repeat 320 stride 1 src[7, 1] (%[[W1]])
 // CHECK-NEXT: chip.mxm_matmul core 1
 // CHECK-NEXT: chip.mxm_load core 1 unit "mxm" repeat 80 stride 1 src[327, 1] (%[[W1]])
-// CHECK-NEXT: %[[H1:[0-9]+]] = chip.mxm_matmul core 1 {{.*}} dst[407, 1] src[1, 2] (%[[X1]]) acc[407, 1]
+// CHECK-NEXT: %[[H1:[0-9]+]] = chip.mxm_matmul core 1 {{.*}} dst[413, 1] src[1, 2] (%[[X1]]) acc[413, 1]
 
 // The second matmul's partial products are summed by an all-reduce on tokens.
-// CHECK:      %[[Y0:[0-9]+]] = chip.mxm_matmul core 0 {{.*}} dst[415, 1]
-// CHECK:      %[[Y1:[0-9]+]] = chip.mxm_matmul core 1 {{.*}} dst[415, 1]
-// CHECK-NEXT: %[[S0:[0-9]+]], %{{.*}} = part.all_reduce over [0, 1] local tensor<2x2xf32>(%[[Y0]], %[[Y1]]) {part.addr = 417 : i64, part.src_addr = 415 : i64} : !chip.token, !chip.token -> !chip.token, !chip.token
+// CHECK:      %[[Y0:[0-9]+]] = chip.mxm_matmul core 0 {{.*}} dst[417, 1]
+// CHECK:      %[[Y1:[0-9]+]] = chip.mxm_matmul core 1 {{.*}} dst[417, 1]
+// CHECK-NEXT: %[[S0:[0-9]+]], %{{.*}} = part.all_reduce over [0, 1] local tensor<2x2xf32>(%[[Y0]], %[[Y1]]) {part.addr = 415 : i64, part.src_addr = 417 : i64} : !chip.token, !chip.token -> !chip.token, !chip.token
 
 // relu on [2, 400]: 2 vectors per row, the second has 80 live lanes; one run
 // per column of vectors, joined into one producer.
@@ -36,39 +36,40 @@
 // CHECK-NEXT: %[[E0:[0-9]+]] = chip.join core 0(%[[E0a]], %[[E0b]])
 
 // softmax needs the whole row: all-gather of the first matmul's shards.
-// CHECK:      %[[G0:[0-9]+]], %{{.*}} = part.all_gather axis 1 over [0, 1] local tensor<2x4xf32>(%[[H0]], %[[H1]]) {part.addr = 423 : i64, part.src_addr = 407 : i64}
+// CHECK:      %[[G0:[0-9]+]], %{{.*}} = part.all_gather axis 1 over [0, 1] local tensor<2x4xf32>(%[[H0]], %[[H1]]) {part.addr = 423 : i64, part.src_addr = 413 : i64}
 // softmax: row max (SXM), subtract it, exp, row sum (SXM), divide; the row
 // reductions fill every lane, the elementwise steps mask to the 8 live lanes.
-// CHECK-NEXT: %[[MAX:[0-9]+]] = chip.sxm_reduce "max" core 0 unit "sxm" repeat 2 stride 1 first 0 width 8 lanes 320 dst[444, 1] src[423, 1] (%[[G0]])
-// CHECK-NEXT: %[[SUB:[0-9]+]] = chip.vxm "sub" core 0 unit "vxm" repeat 2 stride 1 lanes 8 dst[448, 1] lhs[423, 1] (%[[G0]]) rhs[444, 1] (%[[MAX]])
-// CHECK-NEXT: %[[EXP:[0-9]+]] = chip.vxm "exp" core 0 unit "vxm" repeat 2 stride 1 lanes 8 dst[448, 1] lhs[448, 1] (%[[SUB]])
-// CHECK-NEXT: %[[SUM:[0-9]+]] = chip.sxm_reduce "sum" core 0 unit "sxm" repeat 2 stride 1 first 0 width 8 lanes 320 dst[446, 1] src[448, 1] (%[[EXP]])
-// CHECK-NEXT: %[[SM0:[0-9]+]] = chip.vxm "div" core 0 unit "vxm" repeat 2 stride 1 lanes 8 dst[425, 1] lhs[448, 1] (%[[EXP]]) rhs[446, 1] (%[[SUM]])
+// CHECK-NEXT: %[[MAX:[0-9]+]] = chip.sxm_reduce "max" core 0 unit "sxm" repeat 2 stride 1 first 0 width 8 lanes 320 dst[439, 1] src[423, 1] (%[[G0]])
+// CHECK-NEXT: %[[SUB:[0-9]+]] = chip.vxm "sub" core 0 unit "vxm" repeat 2 stride 1 lanes 8 dst[443, 1] lhs[423, 1] (%[[G0]]) rhs[439, 1] (%[[MAX]])
+// CHECK-NEXT: %[[EXP:[0-9]+]] = chip.vxm "exp" core 0 unit "vxm" repeat 2 stride 1 lanes 8 dst[443, 1] lhs[443, 1] (%[[SUB]])
+// CHECK-NEXT: %[[SUM:[0-9]+]] = chip.sxm_reduce "sum" core 0 unit "sxm" repeat 2 stride 1 first 0 width 8 lanes 320 dst[441, 1] src[443, 1] (%[[EXP]])
+// CHECK-NEXT: %[[SM0:[0-9]+]] = chip.vxm "div" core 0 unit "vxm" repeat 2 stride 1 lanes 8 dst[425, 1] lhs[443, 1] (%[[EXP]]) rhs[441, 1] (%[[SUM]])
 
 // reshape [2, 8] -> [16] changes the last axis: SXM lane moves, row 1 merged
 // into lanes 8..15 of the same vector; that merge is the vector's last writer.
-// CHECK:      %[[M0:[0-9]+]] = chip.sxm_move core 0 unit "sxm" repeat 1 stride 1 lanes 0 to 0 width 8 dst[427, 1] src[425, 1] (%[[SM0]])
-// CHECK-NEXT: %[[M1:[0-9]+]] = chip.sxm_move core 0 unit "sxm" repeat 1 stride 1 lanes 0 to 8 width 8 dst[427, 1] src[426, 1] (%[[SM0]]) merge[427, 1] (%[[M0]])
+// CHECK:      %[[M0:[0-9]+]] = chip.sxm_move core 0 unit "sxm" repeat 1 stride 1 lanes 0 to 0 width 8 dst[423, 1] src[425, 1] (%[[SM0]])
+// CHECK-NEXT: %[[M1:[0-9]+]] = chip.sxm_move core 0 unit "sxm" repeat 1 stride 1 lanes 0 to 8 width 8 dst[423, 1] src[426, 1] (%[[SM0]]) merge[423, 1] (%[[M0]])
 
 // transpose [2, 8] -> [8, 2]: one SXM block transpose reading 2 vectors.
-// CHECK:      %[[TR0:[0-9]+]] = chip.sxm_transpose core 0 unit "sxm" repeat 2 stride 1 width 8 dst[428, 1] src[425, 1] (%[[SM0]])
+// CHECK:      %[[TR0:[0-9]+]] = chip.sxm_transpose core 0 unit "sxm" repeat 2 stride 1 width 8 dst[427, 1] src[425, 1] (%[[SM0]])
 
 // broadcast [3] -> [2, 3] keeps the last axis: one copy re-reading the row
 // (src step 0); [2, 1] -> [2, 3] splats lane 0 over 3 lanes with an SXM reduce.
-// CHECK:      %[[B0:[0-9]+]] = chip.mem_copy core 0 unit "mem" repeat 2 stride 1 dst[436, 1] src[4, 0] (%[[V0]])
-// CHECK:      %[[C0:[0-9]+]] = chip.sxm_reduce "sum" core 0 unit "sxm" repeat 2 stride 1 first 0 width 1 lanes 3 dst[438, 1] src[5, 1] (%[[U0]])
+// CHECK:      %[[B0:[0-9]+]] = chip.mem_copy core 0 unit "mem" repeat 2 stride 1 dst[435, 1] src[4, 0] (%[[V0]])
+// CHECK:      %[[C0:[0-9]+]] = chip.sxm_reduce "sum" core 0 unit "sxm" repeat 2 stride 1 first 0 width 1 lanes 3 dst[437, 1] src[5, 1] (%[[U0]])
 
-// The gemm, normalised to a matmul, reads the all-reduced value.
-// CHECK:      %[[GM0:[0-9]+]] = chip.mxm_matmul core 0 unit "mxm" repeat 2 stride 1 weights(%{{.*}}) dst[442, 1] src[417, 1] (%[[S0]])
+// The gemm, normalised to a matmul, reads the all-reduced value; its result takes
+// the block of the matmul the all-reduce has read (place reuses dead values' SRAM).
+// CHECK:      %[[GM0:[0-9]+]] = chip.mxm_matmul core 0 unit "mxm" repeat 2 stride 1 weights(%{{.*}}) dst[417, 1] src[415, 1] (%[[S0]])
 
 // Outputs are read back from chip 0, naming their producers.
-// CHECK:      chip.output "y" core 0 at 417 : tensor<2x2xf32>(%[[S0]])
+// CHECK:      chip.output "y" core 0 at 415 : tensor<2x2xf32>(%[[S0]])
 // CHECK-NEXT: chip.output "e" core 0 at 419 : tensor<2x400xf32>(%[[E0]])
-// CHECK-NEXT: chip.output "f" core 0 at 427 : tensor<16xf32>(%[[M1]])
-// CHECK-NEXT: chip.output "t" core 0 at 428 : tensor<8x2xf32>(%[[TR0]])
-// CHECK-NEXT: chip.output "b" core 0 at 436 : tensor<2x3xf32>(%[[B0]])
-// CHECK-NEXT: chip.output "c" core 0 at 438 : tensor<2x3xf32>(%[[C0]])
-// CHECK-NEXT: chip.output "g" core 0 at 442 : tensor<2x3xf32>(%[[GM0]])
+// CHECK-NEXT: chip.output "f" core 0 at 423 : tensor<16xf32>(%[[M1]])
+// CHECK-NEXT: chip.output "t" core 0 at 427 : tensor<8x2xf32>(%[[TR0]])
+// CHECK-NEXT: chip.output "b" core 0 at 435 : tensor<2x3xf32>(%[[B0]])
+// CHECK-NEXT: chip.output "c" core 0 at 437 : tensor<2x3xf32>(%[[C0]])
+// CHECK-NEXT: chip.output "g" core 0 at 417 : tensor<2x3xf32>(%[[GM0]])
 // CHECK-NOT:  tops.
 // CHECK-NOT:  func.func
 

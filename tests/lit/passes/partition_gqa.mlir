@@ -5,22 +5,25 @@
 // heads [4, S, d] viewed as [2 KV heads, 2 * S, d] times the 2 un-repeated K heads.
 // A chip's query heads must be whole KV groups, so the query projection splits into as
 // many parts as divide the KV heads, the same blocks as K's, and the grouped matmul and
-// the reshapes around it are local.
+// the reshapes around it are local. The host reads the result from the chips holding
+// its pieces (passes/host_io.py): with 4 chips, chips 0 and 2 (chips 1 and 3 hold copies).
+// TWO: func.func @main({{.*}}) -> (tensor<2x2x2xf32> {tops.name = "y", part.slices = {whole = tensor<4x2x2xf32>, axis = 0 : i64, chips = array<i64: 0, 1>, starts = array<i64: 0, 2>}})
 // TWO: %q = tops.matmul %x, %{{.*}} {part.split_kind = "column", {{.*}} -> tensor<2x4xf32>
 // TWO: %qg = tops.reshape %qt {{.*}} : (tensor<2x2x2xf32>) -> tensor<1x4x2xf32>
 // TWO: %k = tops.matmul %x, %{{.*}} {part.split_kind = "column", {{.*}} -> tensor<2x2xf32>
 // TWO-NOT: = part.
 // TWO: %s = tops.matmul %qg, %kt {part.split_kind = "heads", {{.*}} -> tensor<1x4x2xf32>
 // TWO: %y = tops.reshape %s {{.*}} -> tensor<2x2x2xf32>
-// TWO: part.all_gather axis 0 over [0, 1](%y)
+// TWO-NEXT: func.return %y : tensor<2x2x2xf32>
 
 // Four chips, 2 KV groups: each group (its 2 query heads and its K head) on 2 chips.
+// FOUR: func.func @main({{.*}}) -> (tensor<2x2x2xf32> {tops.name = "y", part.slices = {whole = tensor<4x2x2xf32>, axis = 0 : i64, chips = array<i64: 0, 2>, starts = array<i64: 0, 2>}})
 // FOUR: %q = tops.matmul %x, %{{.*}} {part.split_kind = "column by heads, 2 chips per head block", {{.*}} -> tensor<2x4xf32>
 // FOUR: %k = tops.matmul %x, %{{.*}} {part.split_kind = "column by heads, 2 chips per head block", {{.*}} -> tensor<2x2xf32>
 // FOUR-NOT: = part.
 // FOUR: %s = tops.matmul %qg, %kt {part.split_kind = "heads", {{.*}} -> tensor<1x4x2xf32>
-// FOUR: %[[G:.*]] = part.all_gather axis 0 over [0, 1, 2, 3](%y) {{.*}} -> tensor<8x2x2xf32>
-// FOUR: tops.gather %[[G]] axis = 0 indices = [0, 1, 4, 5]
+// FOUR: %y = tops.reshape %s {{.*}} -> tensor<2x2x2xf32>
+// FOUR-NEXT: func.return %y : tensor<2x2x2xf32>
 
 builtin.module {
   func.func @main(%x: tensor<2x8xf32> {tops.name = "x"}) -> (tensor<4x2x2xf32> {tops.name = "y"}) {
@@ -41,20 +44,30 @@ builtin.module {
 
 // -----
 
-// K is also a function result (a KV cache output): K and V stay whole on every chip, so
-// the cache needs no all-gather; each chip copies its KV group out of K (part.split).
-// TWO: %k = tops.matmul %x, %wk {part.split_kind = "replicated", {{.*}} -> tensor<2x4xf32>
-// TWO: %[[K:.*]] = part.split %kt axis 0 over [0, 1] {{.*}} : tensor<2x2x2xf32> -> tensor<1x2x2xf32>
-// TWO: %s = tops.matmul %qg, %[[K]] {part.split_kind = "heads",
-// TWO: func.return %{{.*}}, %kt
+// A KV cache: the past K heads are an input, the present ones (past and new) an output.
+// K is split by KV heads like the queries; each chip holds only its KV head of the past
+// cache (the host writes that slice: `part.slices` on the argument, no part.split) and
+// of the present one (the host reads it from the first chip holding each head: no
+// all-gather). With 4 chips each KV head is on 2 chips.
+// TWO: func.func @main(%x: tensor<2x8xf32> {tops.name = "x"}, %past: tensor<1x2x3xf32> {tops.name = "past_k", part.slices = {whole = tensor<2x2x3xf32>, axis = 0 : i64, chips = array<i64: 0, 1>, starts = array<i64: 0, 1>}})
+// TWO-SAME: tensor<1x2x5xf32> {tops.name = "present_k", part.slices = {whole = tensor<2x2x5xf32>, axis = 0 : i64, chips = array<i64: 0, 1>, starts = array<i64: 0, 1>}}
+// TWO: %k = tops.matmul %x, %{{.*}} {part.split_kind = "column", {{.*}} -> tensor<2x2xf32>
+// TWO-NOT: = part.
+// TWO: %present = tops.concat %past, %kt axis = 2 {{.*}} : (tensor<1x2x3xf32>, tensor<1x2x2xf32>) -> tensor<1x2x5xf32>
+// TWO-NEXT: %s = tops.matmul %qg, %present {part.split_kind = "heads",
+// TWO-NOT: = part.
+// TWO: func.return %y, %present : tensor<2x2x5xf32>, tensor<1x2x5xf32>
 
-// FOUR: %k = tops.matmul %x, %wk {part.split_kind = "replicated",
-// FOUR: %[[KD:.*]] = tops.gather %kt axis = 0 indices = [0, 0, 1, 1] {{.*}} -> tensor<4x2x2xf32>
-// FOUR: %[[K:.*]] = part.split %[[KD]] axis 0 over [0, 1, 2, 3] {{.*}} -> tensor<1x2x2xf32>
-// FOUR: %s = tops.matmul %qg, %[[K]] {part.split_kind = "heads",
+// FOUR: %past: tensor<1x2x3xf32> {tops.name = "past_k", part.slices = {whole = tensor<2x2x3xf32>, axis = 0 : i64, chips = array<i64: 0, 1, 2, 3>, starts = array<i64: 0, 0, 1, 1>}}
+// FOUR-SAME: tensor<1x2x5xf32> {tops.name = "present_k", part.slices = {whole = tensor<2x2x5xf32>, axis = 0 : i64, chips = array<i64: 0, 2>, starts = array<i64: 0, 1>}}
+// FOUR: %k = tops.matmul %x, %{{.*}} {part.split_kind = "column by heads, 2 chips per head block", {{.*}} -> tensor<2x2xf32>
+// FOUR-NOT: = part.
+// FOUR: %present = tops.concat %past, %kt axis = 2 {{.*}} -> tensor<1x2x5xf32>
+// FOUR-NOT: = part.
+// FOUR: func.return %y, %present
 
 builtin.module {
-  func.func @main(%x: tensor<2x8xf32> {tops.name = "x"}) -> (tensor<4x2x2xf32> {tops.name = "y"}, tensor<2x2x2xf32> {tops.name = "present_k"}) {
+  func.func @main(%x: tensor<2x8xf32> {tops.name = "x"}, %past: tensor<2x2x3xf32> {tops.name = "past_k"}) -> (tensor<4x2x5xf32> {tops.name = "y"}, tensor<2x2x5xf32> {tops.name = "present_k"}) {
     %wq = tops.constant dense<0.125> : tensor<8x8xf32>
     %q = tops.matmul %x, %wq : (tensor<2x8xf32>, tensor<8x8xf32>) -> tensor<2x8xf32>
     %qh = tops.reshape %q : (tensor<2x8xf32>) -> tensor<2x4x2xf32>
@@ -64,8 +77,9 @@ builtin.module {
     %k = tops.matmul %x, %wk : (tensor<2x8xf32>, tensor<8x4xf32>) -> tensor<2x4xf32>
     %kh = tops.reshape %k : (tensor<2x4xf32>) -> tensor<2x2x2xf32>
     %kt = tops.transpose %kh perm = [1, 2, 0] : (tensor<2x2x2xf32>) -> tensor<2x2x2xf32>
-    %s = tops.matmul %qg, %kt : (tensor<2x4x2xf32>, tensor<2x2x2xf32>) -> tensor<2x4x2xf32>
-    %y = tops.reshape %s : (tensor<2x4x2xf32>) -> tensor<4x2x2xf32>
-    func.return %y, %kt : tensor<4x2x2xf32>, tensor<2x2x2xf32>
+    %present = tops.concat %past, %kt axis = 2 : (tensor<2x2x3xf32>, tensor<2x2x2xf32>) -> tensor<2x2x5xf32>
+    %s = tops.matmul %qg, %present : (tensor<2x4x2xf32>, tensor<2x2x5xf32>) -> tensor<2x4x5xf32>
+    %y = tops.reshape %s : (tensor<2x4x5xf32>) -> tensor<4x2x5xf32>
+    func.return %y, %present : tensor<4x2x5xf32>, tensor<2x2x5xf32>
   }
 }

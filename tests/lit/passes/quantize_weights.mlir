@@ -44,10 +44,11 @@ func.func @absent(%x: tensor<1x640xf32>) -> tensor<1x640xf32> {
 // CHECK-NEXT: tops.mul %[[Y]], %[[S]]
 // CHECK-NOT:  tensor<640x640xf32>
 
-// x at 0..1, each chip's codes at 2..161 (int8 vectors 8..647), the product at 162, the scales at 163
+// x at 0..1, each chip's codes at 2..161 (int8 vectors 8..647), the scales at 162 (constants
+// are placed before any value), the product at 163
 // CHIP:     chip.preload core 0 at 2 #tops.absent<tensor<640x320xi8>>
 // CHIP:     chip.preload core 1 at 2 #tops.absent<tensor<640x320xi8>>
 // CHIP:     chip.mxm_load core 0 unit "mxm" repeat 320 stride 1 int8 src[8, 1]
 // CHIP:     chip.mxm_load core 0 unit "mxm" repeat 320 stride 1 int8 src[328, 1]
-// CHIP:     chip.preload core 0 at 163 #tops.absent<tensor<1x320xf32>>
+// CHIP:     chip.preload core 0 at 162 #tops.absent<tensor<1x320xf32>>
 // GEMM: lockstep-opt: error: quantize-weights: 'tops.gemm' at loc("fc"); run normalise first

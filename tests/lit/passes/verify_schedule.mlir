@@ -75,7 +75,7 @@ builtin.module {
     %b = chip.vxm "neg" core 0 unit "vxm0" cycle 5 repeat 2 stride 1 lanes 320 dst [4, 1] lhs [2, 1] (%a)
   }
 }
-// CHECK: chip 0, unit vxm0, cycle 5: chip.vxm %b (op 3 of the program) reads address 2 (operand 'lhs') which holds what chip.vxm %c (op 2 of the program) landed at cycle 5, not a producer it names
+// CHECK: chip 0, unit vxm0, cycle 5: chip.vxm %b (op 3 of the program) reads address 2 (operand 'lhs') after the value chip.vxm %a (op 1 of the program) landed at cycle 4 was overwritten: chip.vxm %c (op 2 of the program) landed at cycle 5 (a write before the last read)
 
 // -----
 builtin.module {
