@@ -26,6 +26,7 @@ from xdsl.ir import Operation, SSAValue
 from compiler.system import System
 from dialects.chip import ChipInstruction, MxmLoadOp, MxmMatmulOp
 from dialects.net import TransferOp
+from passes.schedule import Unlimited, list_schedule
 from passes.timing import Hop, producers
 
 
@@ -40,11 +41,12 @@ class _Chain:
     widest: int
 
 
-class MxmPathPlacer:
-    """Unlimited units and free links (as `schedule.Unlimited`), each op no earlier than the tile
-    loads of the matmul chains it names allow."""
+class MxmPathPlacer(Unlimited):
+    """Unlimited units and free links, each op no earlier than the tile loads of the matmul
+    chains it names allow."""
 
     def __init__(self, system: System) -> None:
+        super().__init__()
         self.planes = system.units["mxm"]
         self.after_load = system.latency["mxm_load"] + system.latency["mxm"]
         self.chains: dict[MxmMatmulOp, _Chain] = {}
@@ -52,14 +54,12 @@ class MxmPathPlacer:
     def place_instruction(self, op: ChipInstruction, earliest: int) -> tuple[str, int]:
         if isinstance(op, MxmMatmulOp):
             self.chains[op] = self._chain(op, earliest)
-            return op.unit.data, earliest
-        return op.unit.data, max(earliest, self.floor(op.operands))
+            return super().place_instruction(op, earliest)
+        return super().place_instruction(op, max(earliest, self.floor(op.operands)))
 
-    def place_transfer(self, op: TransferOp, hops: Sequence[Hop], earliest: int) -> list[int]:
-        starts = [max(earliest, self.floor(op.operands))]
-        for hop in hops[:-1]:
-            starts.append(starts[-1] + hop.transit)
-        return starts
+    def place_transfer(self, op: TransferOp, hops: Sequence[Hop], earliest: int,
+                       floors: Sequence[int] = ()) -> list[int]:
+        return super().place_transfer(op, hops, max(earliest, self.floor(op.operands)), floors)
 
     def _chain(self, op: MxmMatmulOp, earliest: int) -> _Chain:
         load = op.weights[0].owner
@@ -95,8 +95,6 @@ def _accumulated_onto(op: MxmMatmulOp) -> bool:
 
 
 def mxm_path_bound(ops: Sequence[Operation], routes: Mapping[TransferOp, Sequence[Hop]], system: System) -> int:
-    from passes.schedule import list_schedule  # (schedule imports this module for its bounds)
-
     placer = MxmPathPlacer(system)
     cycles = list_schedule(ops, routes, system, placer).cycles
     # the program ends after every matmul, named by an op or not

@@ -42,7 +42,6 @@ from dialects.chip import (
     i64_attr,
 )
 from dialects.net import TransferOp, int_array
-from passes.mxm_bound import mxm_path_bound
 from passes.timing import (
     Hop,
     Run,
@@ -418,6 +417,8 @@ def lower_bounds(ops: Sequence[Operation], routes: Mapping[TransferOp, Sequence[
             for hop in hops:
                 link_busy[hop.link] += op.count.value.data * hop.ser
             longest_route = max(longest_route, sum(hop.transit for hop in hops))
+    from passes.mxm_bound import mxm_path_bound  # (it builds on this module's list scheduler)
+
     bounds = {
         "critical_path": list_schedule(ops, routes, system, Unlimited()).cycles,
         "mxm_path": mxm_path_bound(ops, routes, system),
