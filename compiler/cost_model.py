@@ -188,10 +188,11 @@ def choose(module: ModuleOp, system: System, chips: int,
     if not estimates[0].fits:
         least = estimates[0]
         need, have = least.sram_bytes / 2**20, system.sram_bytes / 2**20
+        with_scratch = need * (1 + SCRATCH_MARGIN)
         raise LockstepError(
             f"the model does not fit in SRAM on {chips} chip{'s' * (chips != 1)} in any partition: "
-            f"the least hungry, {least.label}, "
-            f"needs {need:.2f} MiB per chip of {have:.2f} MiB (over by {need - have:.2f} MiB); use more chips"
+            f"the least hungry, {least.label}, needs {need:.2f} MiB per chip and {SCRATCH_MARGIN:.0%} more for "
+            f"scratch, {with_scratch:.2f} MiB of {have:.2f} MiB (over by {with_scratch - have:.2f} MiB); use more chips"
             + ("" if _has_int8(module) else " or --weights int8")
         )
     return estimates[0], estimates

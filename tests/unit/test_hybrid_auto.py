@@ -1,11 +1,12 @@
 """The `hybrid` partition (tensor parallel groups in a pipeline) and the `auto` choice by the cost model."""
 
+import re
 from pathlib import Path
 
 import pytest
 from onnx_cases import run_json
 
-from compiler.cost_model import CostModel, candidates
+from compiler.cost_model import SCRATCH_MARGIN, CostModel, candidates
 from compiler.errors import LockstepError
 from compiler.onnx_import import import_model
 from compiler.pipeline import CompileOptions, compile_model, context
@@ -81,5 +82,8 @@ def test_auto_refuses_when_nothing_fits(tmp_path):
     small = load_system("single").to_toml().replace("sram_bytes = 230686720", "sram_bytes = 409600")
     path = tmp_path / "small.toml"
     path.write_text(small)
-    with pytest.raises(LockstepError, match=r"does not fit in SRAM on 1 chip in any partition: the least hungry, one chip, needs .*over by 2.47 MiB"):
+    with pytest.raises(LockstepError, match=r"does not fit in SRAM on 1 chip in any partition: the least hungry, one chip, needs .*over by 2.90 MiB") as refused:
         compile_model(MLP, CompileOptions(system=str(path)))
+    need, with_scratch, have, over = map(float, re.findall(r"(\d+\.\d+) MiB", str(refused.value)))
+    assert with_scratch == pytest.approx(need * (1 + SCRATCH_MARGIN), abs=0.01)
+    assert over == pytest.approx(with_scratch - have, abs=0.01) and over > 0
