@@ -23,6 +23,7 @@ from xdsl.dialects.builtin import (
     IntegerAttr,
     I64,
     TensorType,
+    UnitAttr,
     f32,
     i8,
     i64,
@@ -143,6 +144,10 @@ class AbsentAttr(ParametrizedAttribute):
     type: TensorType = param_def(TensorType)
 
 
+ROW_BROADCAST = "tops.row_broadcast"
+"""Discardable unit attribute of a `tops.constant` whose rows are all equal (ConstantOp.is_row_broadcast)."""
+
+
 @irdl_op_definition
 class ConstantOp(IRDLOperation):
     """A constant tensor (ONNX initializers and Constant nodes); `#tops.absent` when its values are unknown.
@@ -190,6 +195,19 @@ class ConstantOp(IRDLOperation):
     @property
     def is_int8(self) -> bool:
         return self.value.type.element_type == i8
+
+    @property
+    def is_row_broadcast(self) -> bool:
+        """Every row (all axes but the last) holds the same values: a bias, a LayerNorm gamma or
+        a per-channel scale broadcast to an activation's shape. Recorded, not derived from the
+        values, so that absent (shape-only) constants carry it too; `place` and `lower-to-chip`
+        store such a constant as one row that elementwise ops read with address step 0."""
+        return ROW_BROADCAST in self.attributes
+
+    def mark_row_broadcast(self) -> None:
+        """Mark the constant a row broadcast (only when it has more than one row)."""
+        if int(np.prod(shape_of(self.result)[:-1])) > 1:
+            self.attributes[ROW_BROADCAST] = UnitAttr()
 
     def array(self) -> np.ndarray | None:
         """The values (float32, or int8 for an i8 constant), or None for an absent constant."""

@@ -50,6 +50,11 @@ def chunk_runs(layout: Layout) -> list[tuple[int, int, int, int]]:
     if layout.rows == 1:
         full = [(0, layout.vpr - 1, 1, layout.lanes)] if layout.vpr > 1 else []
         return [*full, (layout.vpr - 1, 1, 1, tail)]
+    return column_runs(layout)
+
+
+def column_runs(layout: Layout) -> list[tuple[int, int, int, int]]:
+    """(offset, count, step, lanes) runs, one per vector column (down the rows)."""
     return [(j, layout.rows, layout.vpr, layout.chunk_lanes(j)) for j in range(layout.vpr)]
 
 
@@ -220,15 +225,22 @@ class ChipBuilder:
         return Placed(addr, self.producers(core, tuple(tokens)))
 
     def vxm(self, core: int, op: str, layout: Layout, dst: int, srcs: Sequence[Placed],
-            steps: Sequence[bool] | None = None) -> Placed:
-        """Elementwise `op` over a whole tensor; `steps[k]` False keeps src k fixed (a per-row vector)."""
+            steps: Sequence[bool] | None = None, rows: Sequence[bool] | None = None) -> Placed:
+        """Elementwise `op` over a whole tensor; `steps[k]` False keeps src k fixed (a per-row vector);
+        `rows[k]` True reads src k as one row of the layout, the same for every row (a bias stored
+        once): each vector column is then its own run, reading that column's vector with step 0."""
         steps = steps or [True] * len(srcs)
+        by_row = rows or [False] * len(srcs)
+        row_runs = layout.rows > 1 and any(by_row)  # one row: a row source is just the tensor
         out = []
-        for offset, count, step, lanes in chunk_runs(layout):
+        for offset, count, step, lanes in column_runs(layout) if row_runs else chunk_runs(layout):
             for first, size in self.pieces(count, self.system.units["vxm"]):
                 at = offset + first * step
                 slots = {}
-                for name, src, moving in zip(("lhs", "rhs"), srcs, steps):
+                for name, src, moving, row in zip(("lhs", "rhs"), srcs, steps, by_row):
+                    if row and row_runs:
+                        slots[name] = (src.addr + offset, 0, src.tokens)
+                        continue
                     slots[name] = (src.addr + at if moving else src.addr, step if moving else 0, src.tokens)
                 out.append(self.add(VxmOp(core, size, slots, dst=(dst + at, step),
                                           fields={"op": op, "lanes": lanes})))

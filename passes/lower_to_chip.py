@@ -78,7 +78,7 @@ from passes.host_io import Slices
 from passes.lower_select import lower_select, lower_split
 from passes.lower_windows import lower_im2col, scratch_vectors
 from passes.partition import main_function
-from passes.place import address_of, is_slice_source, keeps_layout, value_chips
+from passes.place import address_of, is_slice_source, keeps_layout, stored_as_row, value_chips
 
 SRC_ADDR = "part.src_addr"
 """On a lowered collective: the SRAM address of its operand (the same on every chip)."""
@@ -190,8 +190,12 @@ class Lowering:
         """Each core's piece of a constant; None for a piece whose values are absent (shape-only)."""
         addr = value.owner.attributes[ADDR].value.data  # type: ignore[union-attr]
         element = value.type.get_element_type()  # type: ignore[union-attr]
-        absent = AbsentAttr(TensorType(element, [self.layout(value).vectors, self.lanes]))
+        lay = self.layout(value)
+        row = stored_as_row(value)
+        absent = AbsentAttr(TensorType(element, [lay.vpr if row else lay.vectors, self.lanes]))
         for core, data in zip(cores, slices):
+            if row and data is not None:
+                data = data.reshape(lay.rows, lay.width)[:1]
             token = self.builder.add(PreloadOp(core, addr, absent if data is None else dense_vectors(data, self.lanes)))
             self.env[(value, core)] = Placed(addr, (token,))
 
@@ -257,15 +261,18 @@ class Lowering:
 
     def binary(self, op: Operation, core: int, _: int) -> Placed:
         srcs = [self.at(v, core) for v in op.operands]
-        return self.builder.vxm(core, BINARY[type(op)], self.layout(op.results[0]), self.out_addr(op), srcs)
+        rows = [stored_as_row(v) for v in op.operands]
+        return self.builder.vxm(core, BINARY[type(op)], self.layout(op.results[0]), self.out_addr(op), srcs,
+                                rows=rows)
 
     def where(self, op: tops.WhereOp, core: int, scratch: int) -> Placed:
         """Exact select in three VXM ops: (c ? x : 0) + (c ? 0 : y). The discarded operand is
         never multiplied by 0, so an inf or NaN there does not leak into the result."""
         cond, x, y = (self.at(v, core) for v in op.operands)
+        c_row, x_row, y_row = (stored_as_row(v) for v in op.operands)
         lay, b = self.layout(op.result), self.builder
-        kept = b.vxm(core, "keep_if", lay, scratch, [cond, x])
-        other = b.vxm(core, "keep_unless", lay, scratch + lay.vectors, [cond, y])
+        kept = b.vxm(core, "keep_if", lay, scratch, [cond, x], rows=[c_row, x_row])
+        other = b.vxm(core, "keep_unless", lay, scratch + lay.vectors, [cond, y], rows=[c_row, y_row])
         return b.vxm(core, "add", lay, self.out_addr(op), [kept, other])
 
     @staticmethod

@@ -4,7 +4,8 @@ After it: no `tops.gemm`; elementwise binary ops have operands of the result's
 shape (broadcasts explicit); `tops.matmul` has A `[..., M, K]` and B `[K, N]` or
 B `[..., K, N]` with A's batch dimensions (one matmul per batch slice);
 softmax is on the last axis (non-negative); ops whose operands are all
-constants are folded, so a broadcast of a constant never survives. Gelu,
+constants are folded, so a broadcast of a constant never survives (a constant that is the
+same in every row is marked `tops.row_broadcast`, see FoldConstants). Gelu,
 LayerNormalization and RMSNormalization become reductions and elementwise ops;
 reduce_mean becomes reduce_sum times 1/n; every reduction is over the last axis
 or over axis 1 of a rank-4 [outer, reduced, rows, width] view, with keepdims. A reshape
@@ -67,7 +68,32 @@ class FoldConstants(RewritePattern):
             folded = tops.ConstantOp.absent(tops.shape_of(op.results[0]))
         else:
             folded = tops.ConstantOp.from_array(evaluate_op(op, arrays))
+        if _keeps_rows_equal(op, constants):
+            folded.mark_row_broadcast()
         _replace(rewriter, op, [folded], folded.result)
+
+
+def _same_in_every_row(constant: tops.ConstantOp) -> bool:
+    """Broadcast along the leading axes, the constant is the same in every row."""
+    return constant.is_row_broadcast or int(np.prod(tops.shape_of(constant.result)[:-1])) == 1
+
+
+def _keeps_rows_equal(op: Operation, constants: Sequence[tops.ConstantOp]) -> bool:
+    """The op folds operands that are the same in every row into a result that is too: a
+    broadcast (a bias or a LayerNorm gamma over an activation's shape), an elementwise op, or
+    a reshape or transpose that keeps the last axis. The mark survives absent values, which is
+    why it is derived from the op and not from the numbers."""
+    if not all(_same_in_every_row(c) for c in constants):
+        return False
+    if isinstance(op, tops.BroadcastOp | tops.BinaryOp | tops.WhereOp | tops.UnaryOp):
+        return True
+    if isinstance(op, tops.ReshapeOp):
+        before, after = tops.shape_of(op.input), tops.shape_of(op.result)
+        return bool(before) and bool(after) and before[-1] == after[-1]
+    if isinstance(op, tops.TransposeOp):
+        perm = op.permutation()
+        return bool(perm) and perm[-1] == len(perm) - 1
+    return False
 
 
 class RemoveNoOps(RewritePattern):

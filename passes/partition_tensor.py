@@ -81,15 +81,20 @@ def retype(value: SSAValue, shape: list[int]) -> SSAValue:
 
 
 def rearranged(source: tops.ConstantOp, shard: Shard, count_once: bool) -> tops.ConstantOp:
-    """A copy of the constant whose plain blocks are the chips' slices (its element type and
-    absence of values kept)."""
+    """A copy of the constant whose plain blocks are the chips' slices (its element type,
+    absence of values and row-broadcast mark kept: reordering rows or columns keeps rows equal,
+    zeroing the rows an earlier chip holds does not)."""
     data = source.array()
     if data is None:
         shape = list(tops.shape_of(source.result))
         shape[shard.axis] = len(shard.holds) * shard.local
-        return tops.ConstantOp.absent(shape, source.value.type.element_type)
-    out = arranged(data, shard, count_once)
-    return tops.ConstantOp.from_int8(out) if source.is_int8 else tops.ConstantOp.from_array(out)
+        copy = tops.ConstantOp.absent(shape, source.value.type.element_type)
+    else:
+        out = arranged(data, shard, count_once)
+        copy = tops.ConstantOp.from_int8(out) if source.is_int8 else tops.ConstantOp.from_array(out)
+    if source.is_row_broadcast and not count_once:
+        copy.mark_row_broadcast()
+    return copy
 
 
 def column_label(shard: Shard) -> str:

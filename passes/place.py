@@ -6,7 +6,8 @@ Every value gets `part.addr`, the same vector address on all chips of its group
 high-water mark later passes allocate their scratch above). A reshape that keeps
 the last axis keeps the vector layout, so it aliases its input. Constants read
 only through `part.split` take no space (each chip holds just its slice); int8
-weights take a quarter of the addresses.
+weights take a quarter of the addresses; a row-broadcast constant only elementwise
+ops read takes one row (`stored_as_row`).
 
 Reuse is by liveness in the SSA order of the main function: a value's block is
 released after the last op that reads it or an alias of it, and values defined
@@ -56,6 +57,31 @@ def is_preloaded(op: Operation) -> bool:
     if isinstance(op, SplitOp):
         return isinstance(op.input.owner, tops.ConstantOp)
     return isinstance(op, tops.ConstantOp) and not is_slice_source(op)
+
+
+ROW_READERS = (tops.BinaryOp, tops.WhereOp)
+"""The ops whose lowering reads an operand stored as one row with address step 0."""
+
+
+def stored_as_row(value: SSAValue) -> bool:
+    """A preloaded row-broadcast constant (or a chip's slice of one: any slice of it has equal
+    rows too) that only elementwise ops read: the host writes one row of it, which they read
+    with address step 0 (passes/chip_builder.py `vxm`). Any other reader needs every row."""
+    owner = value.owner
+    source = owner.input.owner if isinstance(owner, SplitOp) else owner
+    return (
+        isinstance(source, tops.ConstantOp)
+        and source.is_row_broadcast
+        and is_preloaded(owner)  # type: ignore[arg-type]
+        and all(isinstance(use.operation, ROW_READERS) for use in value.uses)
+    )
+
+
+def stored_vectors(value: SSAValue, lanes: int) -> int:
+    """SRAM addresses the value takes where `place` puts it: one row when stored as one."""
+    if stored_as_row(value):
+        return Layout(tuple(value.type.get_shape()), lanes).vpr  # type: ignore[union-attr]
+    return vectors(value, lanes)
 
 
 def address_of(value: SSAValue, func: FuncOp) -> int:
@@ -142,7 +168,7 @@ def assign(func: FuncOp, lanes: int, sram: SramTop, may_wait: bool) -> tuple[lis
     where: dict[SSAValue, tuple[list[int], int]] = {}  # owner -> (chips, address)
 
     def allocate(value: SSAValue, chips: list[int], after: int | None = None) -> int:
-        where[value] = chips, sram.allocate(chips, vectors(value, lanes), after, may_wait)
+        where[value] = chips, sram.allocate(chips, stored_vectors(value, lanes), after, may_wait)
         return where[value][1]
 
     # The host writes these at cycle 0: only space no op ever writes can hold them.

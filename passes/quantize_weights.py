@@ -3,7 +3,8 @@
 Runs on normalised `tops` IR, before `partition`. Every `tops.matmul` whose B is a constant
 [K, N] matrix becomes matmul(A, q) with q an i8 constant, followed by `tops.mul` with the
 per-column scales as a constant of the result's shape (the normal form of an elementwise
-operand, which `partition` splits with the columns). The MXM multiplies int8 weights exactly
+operand, which `partition` splits with the columns), marked a row broadcast so that it is
+stored as one row. The MXM multiplies int8 weights exactly
 and accumulates in f32. An absent weight (a shape-only model) becomes an absent i8 constant
 and an absent scale. A constant several matmuls read is quantized once; other readers keep
 the f32 original.
@@ -53,6 +54,7 @@ def _rescale(op: tops.MatmulOp, scale: np.ndarray | None) -> None:
         scales = tops.ConstantOp.absent(shape)
     else:
         scales = tops.ConstantOp.from_array(np.broadcast_to(scale, shape))
+    scales.mark_row_broadcast()  # the same scales in every row: stored once (`place`)
     scaled = tops.MulOp(op.result, scales.result)
     for new in (scales, scaled):
         new.location = op.location

@@ -15,12 +15,13 @@ func.func @conv_bn(%x: tensor<1x2x4x4xf32>) -> tensor<1x2x4x4xf32> {
   %y = tops.batch_norm %c, %s, %b, %m, %v epsilon = 0.0 : (tensor<1x2x4x4xf32>, tensor<2xf32>, tensor<2xf32>, tensor<2xf32>, tensor<2xf32>) -> tensor<1x2x4x4xf32> loc("bn")
   func.return %y : tensor<1x2x4x4xf32>
 }
-// a = scale / sqrt(var) = [2, 0.25]: weight rows scaled, bias (0 - mean) * a + B = [0, -1].
+// a = scale / sqrt(var) = [2, 0.25]: weight rows scaled, bias (0 - mean) * a + B = [0, -1],
+// broadcast to every pixel and marked a row broadcast (stored as one row).
 // CHECK-LABEL: func.func @conv_bn
 // CHECK-NEXT:    [[W:%\S+]] = tops.constant dense<{{\[\[}}2.000000e+00, 7.500000e-01], [4.000000e+00, 1.000000e+00]]> : tensor<2x2xf32> loc("conv")
 // CHECK-NEXT:    [[T:%\S+]] = tops.transpose %x perm = [0, 2, 3, 1] : (tensor<1x2x4x4xf32>) -> tensor<1x4x4x2xf32> loc("conv")
 // CHECK-NEXT:    [[P:%\S+]] = tops.matmul [[T]], [[W]] : (tensor<1x4x4x2xf32>, tensor<2x2xf32>) -> tensor<1x4x4x2xf32> loc("conv")
-// CHECK-NEXT:    [[B:%\S+]] = tops.constant dense<{{.*}}[0.000000e+00, -1.000000e+00]]]]> : tensor<1x4x4x2xf32> loc("conv")
+// CHECK-NEXT:    [[B:%\S+]] = tops.constant dense<{{.*}}[0.000000e+00, -1.000000e+00]]]]> : tensor<1x4x4x2xf32> {tops.row_broadcast} loc("conv")
 // CHECK-NEXT:    [[S:%\S+]] = tops.add [[P]], [[B]] : (tensor<1x4x4x2xf32>, tensor<1x4x4x2xf32>) -> tensor<1x4x4x2xf32> loc("conv")
 // CHECK-NEXT:    [[Y:%\S+]] = tops.transpose [[S]] perm = [0, 3, 1, 2] : (tensor<1x4x4x2xf32>) -> tensor<1x2x4x4xf32> loc("conv")
 // CHECK-NEXT:    func.return [[Y]]
