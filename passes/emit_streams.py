@@ -37,7 +37,7 @@ from dialects.chip import (
     int_of,
 )
 from dialects.net import TransferOp
-from passes.timing import repeat_of, route_hops
+from passes.timing import repeat_of, route_hops, transfer_buffers
 
 # Stream order: (group, cycle, depth below a join, program position, hop part).
 _Key = tuple[int, int, int, int, int]
@@ -67,8 +67,7 @@ def _hop_ops(op: TransferOp, system: System, attrs: _Attrs) -> list[tuple[int, C
     if op.hops is None:
         raise DiagnosticException(f"net.transfer from chip {op.src_core.value.data} has no hops: run schedule first")
     repeat = repeat_of(op)
-    # What each hop reads from: the transfer's source, then the via buffer of every intermediate chip.
-    buffers = [op.src_addr.value.data, *op.via.get_values(), op.dst_addr.value.data]
+    buffers = transfer_buffers(op)
     tokens: Sequence[SSAValue] = op.src
     out = []
     for h, (hop, start) in enumerate(zip(route_hops(op, system), op.hops.get_values())):
