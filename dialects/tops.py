@@ -223,6 +223,10 @@ class ConstantOp(IRDLOperation):
         element = self.value.type.element_type
         if not isinstance(element, Float32Type) and element != i8:
             raise VerifyException(f"constant must be f32, got {element} (or i8, for int8 weights)")
+        if self.is_row_broadcast and (data := self.array()) is not None:
+            rows = data.reshape(-1, data.shape[-1]) if data.ndim else data.reshape(1, 1)
+            if not (rows == rows[:1]).all():
+                raise VerifyException(f"{ROW_BROADCAST} constant {fmt(list(data.shape))} has rows that differ")
 
 
 class TopsOp(IRDLOperation):
