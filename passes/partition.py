@@ -36,7 +36,7 @@ from compiler.system import load_system
 from dialects import tops
 from dialects.part import CHIPS, SYSTEM, TransferOp, chips_attr
 from passes.host_io import slice_host_io
-from passes.partition_hybrid import STAGE, hybrid_parallel
+from passes.partition_hybrid import STAGE, hybrid_parallel, local_order
 from passes.partition_tensor import SPLIT_KIND, tensor_parallel
 
 STRATEGIES = ("auto", "replicated", "tensor", "pipeline", "hybrid")
@@ -149,7 +149,8 @@ class PartitionPass(ModulePass):
                 f"cannot partition over {self.chips} chips: system '{spec}' has {len(alive)} in service"
             )
         def partition(module: ModuleOp, strategy: str, group: int, count: int) -> None:
-            partition_as(module, strategy, group, tuple(alive[:count]), system.lanes)
+            chips = alive[:count] if strategy != "hybrid" else local_order(system, alive[:count], group)
+            partition_as(module, strategy, group, tuple(chips), system.lanes)
 
         if self.strategy == "auto":
             best, estimates = choose(op, system, self.chips, partition)

@@ -2,7 +2,8 @@
 
 A large model on many chips: each group (by default a node of 8 fully connected chips) runs
 a contiguous run of the program tensor-parallel, the way `tensor` runs the whole of it, and the
-groups form a pipeline. The function is first split tensor-parallel over the first group's chips;
+groups form a pipeline. On a system wired in levels (nodes in racks) the groups are taken inside
+racks first (`local_order`). The function is first split tensor-parallel over the first group's chips;
 then the ops, in program order, are cut into stages holding about equal weight bytes (what
 bounds a decode step and what must fit in each group's SRAM), and every op of stage s moves to
 group s (chip i of the first group becomes chip i of group s). A value used in a later stage
@@ -22,6 +23,7 @@ from xdsl.ir import Operation, SSAValue
 from xdsl.rewriter import InsertPoint, Rewriter
 
 from compiler.errors import LockstepError
+from compiler.system import System
 from dialects import tops
 from dialects.part import (
     CHIPS,
@@ -41,6 +43,56 @@ def stage_groups(chips: Sequence[int], group: int) -> list[tuple[int, ...]]:
     if group < 1 or len(chips) % group:
         raise LockstepError(f"hybrid partitioning needs the {len(chips)} chips to divide into groups of {group}")
     return [tuple(chips[i : i + group]) for i in range(0, len(chips), group)]
+
+
+def local_order(system: System, chips: Sequence[int], group: int) -> tuple[int, ...]:
+    """`chips` reordered so that as many groups of `group` consecutive chips as possible lie inside one
+    domain: the smallest parts that some of the system's link classes connect and that hold a whole
+    group (on the 576-chip preset, `local` and `global` links connect its racks of 72). Each domain
+    gives its first whole groups; the chips left over, in order, form the rest. Groups of 64 thus
+    take 64 chips of each rack and the ninth node of every rack, not 64 chips straddling two racks,
+    whose own links would not connect them."""
+    domains = _domains(system, chips, group)
+    if domains is None:
+        return tuple(chips)
+    whole, rest = [], []
+    for domain in domains:
+        cut = len(domain) // group * group
+        whole.extend(domain[:cut])
+        rest.extend(domain[cut:])
+    return tuple(whole + rest)
+
+
+def _domains(system: System, chips: Sequence[int], group: int) -> list[list[int]] | None:
+    """The parts of `chips` connected by the innermost levels of links that hold a whole group each;
+    None if only the whole system does. Levels nest: the class whose links connect the smallest
+    parts first (nodes), then at each step the class adding the least (racks)."""
+    left, chosen = {link.cls for link in system.links}, set()
+    while len(left) > 1:
+        levels = {cls: _parts(system, chips, chosen | {cls}) for cls in sorted(left)}
+        cls = min(levels, key=lambda c: max(map(len, levels[c])))
+        chosen.add(cls)
+        left.remove(cls)
+        if min(map(len, levels[cls])) >= group:
+            return levels[cls]
+    return None
+
+
+def _parts(system: System, chips: Sequence[int], classes: set[str]) -> list[list[int]]:
+    inside, seen, parts = set(chips), set(), []
+    for start in chips:
+        if start in seen:
+            continue
+        seen.add(start)
+        part, frontier = [start], [start]
+        while frontier:
+            for link in system.links_from(frontier.pop()):
+                if link.cls in classes and link.dst in inside and link.dst not in seen:
+                    seen.add(link.dst)
+                    part.append(link.dst)
+                    frontier.append(link.dst)
+        parts.append(sorted(part))
+    return parts
 
 
 def weight_bytes(op: Operation) -> int:

@@ -8,11 +8,13 @@ from onnx_cases import run_json
 
 from compiler.cost_model import SCRATCH_MARGIN, CostModel, candidates
 from compiler.errors import LockstepError
+from compiler.group_collectives import group_system
 from compiler.onnx_import import import_model
 from compiler.pipeline import CompileOptions, compile_model, context
 from compiler.registry import lockstep_passes
 from compiler.system import load_system
 from passes.partition import partition_as
+from passes.partition_hybrid import local_order, stage_groups
 
 ROOT = Path(__file__).resolve().parents[2]
 MLP = ROOT / "examples" / "mlp.onnx"
@@ -87,3 +89,29 @@ def test_auto_refuses_when_nothing_fits(tmp_path):
     need, with_scratch, have, over = map(float, re.findall(r"(\d+\.\d+) MiB", str(refused.value)))
     assert with_scratch == pytest.approx(need * (1 + SCRATCH_MARGIN), abs=0.01)
     assert over == pytest.approx(with_scratch - have, abs=0.01) and over > 0
+
+
+@pytest.mark.parametrize("group", [8, 16, 32, 64])
+def test_groups_of_the_576_preset_stay_inside_racks(group):
+    """Every group but the leftovers lies in one rack of 72; the leftovers are whole nodes."""
+    system = load_system(chips=576)
+    groups = stage_groups(local_order(system, system.alive_chips(), group), group)
+    assert sorted(c for g in groups for c in g) == list(range(576))
+    in_one_rack = [g for g in groups if len({c // 72 for c in g}) == 1]
+    assert len(in_one_rack) == 8 * (72 // group)
+    assert all(len({c // 8 for c in g}) == group // 8 for g in groups)  # whole nodes only
+
+
+def test_without_levels_of_links_groups_are_consecutive():
+    system = load_system(topology="torus:4x4")
+    assert local_order(system, system.alive_chips(), 4) == tuple(range(16))
+
+
+def test_the_576_preset_groups_of_64_are_connected_and_wired_alike():
+    """The 64-chip groups' own links connect each of them (no relays), so their all-reduces are
+    synthesized on the rack and shared by the eight groups wired alike."""
+    system = load_system(chips=576)
+    groups = stage_groups(local_order(system, system.alive_chips(), 64), 64)
+    locals_ = [group_system(system, g) for g in groups]
+    assert all(local is not None and len(local.members) == 64 for local in locals_)
+    assert len({local.system for local in locals_[:8]}) == 1
