@@ -55,6 +55,7 @@ from xdsl.dialects.builtin import (
     TensorType,
     UnitAttr,
     i8,
+    i32,
     i64,
 )
 from xdsl.ir import (
@@ -95,6 +96,17 @@ class TokenType(ParametrizedAttribute, TypeAttribute):
 def i64_attr(value: int) -> IntegerAttr:
     """Attributes are immutable, and building one costs xDSL ~100 us of verification: share them."""
     return IntegerAttr(value, 64)
+
+
+@lru_cache(maxsize=1 << 10)
+def str_attr(value: str) -> StringAttr:
+    """Unit and op names repeat on every instruction: share their attributes too."""
+    return StringAttr(value)
+
+
+@lru_cache(maxsize=1 << 10)
+def _segment_sizes(sizes: tuple[int, ...]) -> DenseArrayBase:
+    return DenseArrayBase.from_list(i32, sizes)
 
 
 def int_of(attr: IntegerAttr | None) -> int | None:
@@ -160,7 +172,7 @@ class ChipInstruction(IRDLOperation):
     ):
         props: dict[str, Attribute] = {
             "core": i64_attr(core),
-            "unit": StringAttr(self.UNIT_KIND),
+            "unit": str_attr(self.UNIT_KIND),
             "count": i64_attr(count),
             "stride": i64_attr(stride),
         }
@@ -174,16 +186,26 @@ class ChipInstruction(IRDLOperation):
             props[key] = (
                 value
                 if isinstance(value, Attribute)
-                else StringAttr(value)
+                else str_attr(value)
                 if isinstance(value, str)
                 else i64_attr(value)
             )
-        defs = type(self).get_irdl_definition()
-        super().__init__(
-            operands=[slot_operands.get(name, []) for name, _ in defs.operands],
-            properties=props,
-            result_types=[TokenType()],
-        )
+        # Built without xDSL's generic IRDL builder, which took most of lower-to-chip's time
+        # (it validates and flattens every operand group): the groups are flattened here and the
+        # segment sizes shared. The op verifier still checks them against the definition.
+        flat: list[SSAValue] = []
+        sizes: list[int] = []
+        definition = type(self).get_irdl_definition()
+        for name, _ in definition.operands:
+            group = slot_operands.get(name, ())
+            group = (group,) if isinstance(group, SSAValue) else tuple(group)
+            flat.extend(group)
+            sizes.append(len(group))
+        attrs: dict[str, Attribute] = {}
+        for option in definition.options:
+            if isinstance(option, AttrSizedOperandSegments):
+                (props if option.as_property else attrs)[option.attribute_name] = _segment_sizes(tuple(sizes))
+        Operation.__init__(self, operands=flat, result_types=[TokenType()], properties=props, attributes=attrs)
 
     def slot_addr(self, name: str) -> tuple[int, int] | None:
         """(base, step) of an addressed operand, None if the optional slot is absent."""
