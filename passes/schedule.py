@@ -270,7 +270,9 @@ class SramGuard:
     addresses, evenly spaced cycles), looked at through numpy slices."""
 
     def __init__(self) -> None:
-        self._busy: dict[int, np.ndarray] = {}  # chip -> last use per address (-1: none yet)
+        # chip -> last use per address (-1: none yet); int32 holds 2**31 cycles, 2.4 s of a 900 MHz
+        # clock, at half the memory: 576 chips of 220 MiB would take 1.3 GB in int64.
+        self._busy: dict[int, np.ndarray] = {}
 
     def floor(self, chip: int, run: Run) -> int:
         """The earliest start from which the writes of `run` (cycles counted from the start) all
@@ -288,9 +290,12 @@ class SramGuard:
 
     def use(self, chip: int, run: Run) -> None:
         """Record the accesses of `run` (absolute cycles)."""
+        last = run.cycle + run.every * (run.count - 1)
+        if last >= _CYCLE_LIMIT:
+            raise LockstepError(f"schedule: chip {chip} would run past cycle {_CYCLE_LIMIT - 1}, the longest program it keeps")
         if run.step == 0 or run.count == 1:  # one address: the last access counts
             busy = self._room(chip, run.base + 1)
-            busy[run.base] = max(int(busy[run.base]), run.cycle + run.every * (run.count - 1))
+            busy[run.base] = max(int(busy[run.base]), last)
             return
         busy = self._room(chip, max(run.base, run.base + run.step * (run.count - 1)) + 1)
         view, order = _along(busy, run)
@@ -301,9 +306,9 @@ class SramGuard:
         np.maximum.at(self._room(chip, int(addrs.max()) + 1), addrs, cycles)
 
     def _room(self, chip: int, size: int) -> np.ndarray:
-        busy = self._busy.get(chip, np.empty(0, dtype=np.int64))
+        busy = self._busy.get(chip, np.empty(0, dtype=np.int32))
         if busy.size < size:
-            busy = np.concatenate([busy, np.full(max(size, 2 * busy.size) - busy.size, -1, dtype=np.int64)])
+            busy = np.concatenate([busy, np.full(max(size, busy.size + busy.size // 2) - busy.size, -1, dtype=np.int32)])
             self._busy[chip] = busy
         return busy
 
@@ -333,6 +338,9 @@ class SramGuard:
         for h, (hop, start) in enumerate(zip(hops, starts)):
             self.use(hop.link.src, Run(buffers[h], 1, count, start, stride))
             self.use(hop.link.dst, Run(buffers[h + 1], 1, count, start + hop.transit, stride))
+
+
+_CYCLE_LIMIT = 1 << 31  # SramGuard keeps cycles in int32
 
 
 def _along(busy: np.ndarray, run: Run) -> tuple[np.ndarray, np.ndarray]:
