@@ -53,8 +53,8 @@ class Estimate:
     group: int  # chips per tensor-parallel group (hybrid); 0 otherwise
     chips: int
     cycles: int
-    sram_bytes: int  # the fullest chip
-    fits: bool
+    sram_bytes: int | None  # the fullest chip; None if not estimated (a faster candidate fits)
+    fits: bool | None
 
     @property
     def label(self) -> str:
@@ -64,7 +64,7 @@ class Estimate:
 
     def describe(self, system: System) -> str:
         us = self.cycles / system.clock_hz * 1e6
-        fit = "" if self.fits else f", does not fit ({self.sram_bytes / 2**20:.0f} MiB per chip)"
+        fit = "" if self.fits is not False else f", does not fit ({self.sram_bytes / 2**20:.0f} MiB per chip)"
         where = "" if self.chips == 1 else f" on {self.chips}"
         return f"{self.label}{where}: ~{us:.1f} us{fit}"
 
@@ -135,6 +135,14 @@ class CostModel:
         return worst
 
     def estimate(self, module: ModuleOp, strategy: str, group: int, chips: int) -> Estimate:
+        top = self.peak_vectors(module) * self.system.vector_bytes
+        return Estimate(strategy, group, chips, self.cycles(module), top, self.fits(top))
+
+    def fits(self, sram_bytes: int) -> bool:
+        return sram_bytes * (1 + SCRATCH_MARGIN) <= self.system.sram_bytes
+
+    def cycles(self, module: ModuleOp) -> int:
+        """One op at a time per chip, each as soon as its operands and its chips are free."""
         ready: dict[SSAValue, int] = {}
         free = np.zeros(self.system.chips, dtype=np.int64)
         for op in _ops(module):
@@ -148,9 +156,7 @@ class CostModel:
             end = start + self.op_cycles(op)
             free[where] = end
             ready.update(dict.fromkeys(op.results, end))
-        cycles = int(max(ready.values(), default=0))
-        top = self.peak_vectors(module) * self.system.vector_bytes
-        return Estimate(strategy, group, chips, cycles, top, top * (1 + SCRATCH_MARGIN) <= self.system.sram_bytes)
+        return int(max(ready.values(), default=0))
 
     def peak_vectors(self, module: ModuleOp) -> int:
         """The fullest chip's peak SRAM as `place` will allocate it, before the lowering's scratch."""
@@ -175,16 +181,26 @@ def _has_int8(module: ModuleOp) -> bool:
 
 def choose(module: ModuleOp, system: System, chips: int,
            partition: Callable[[ModuleOp, str, int, int], None]) -> tuple[Estimate, list[Estimate]]:
-    """The fastest candidate that fits and every estimate (those that fit first, fastest first);
+    """The fastest candidate that fits and every estimate (the fastest that fits first, then the slower ones,
+    whose memory is not estimated, then those that do not fit);
     `partition(copy, strategy, group, chips)` partitions a copy of the module in place. Raises
     when none fits, naming the least hungry and by how much it overflows."""
     model = CostModel(system)
-    estimates = []
-    for strategy, group, n in candidates(chips):
+
+    def partitioned(strategy: str, group: int, n: int) -> ModuleOp:
         copy = module.clone()
         partition(copy, strategy, group, n)
-        estimates.append(model.estimate(copy, strategy, group, n))
-    estimates.sort(key=lambda e: (not e.fits, e.cycles if e.fits else e.sram_bytes))
+        return copy
+
+    # Memory (an allocation per candidate, the dearer half) only until the fastest that fits.
+    timed = sorted((model.cycles(partitioned(*c)), c) for c in candidates(chips))
+    estimates, found = [], False
+    for cycles, (strategy, group, n) in timed:
+        top = None if found else model.peak_vectors(partitioned(strategy, group, n)) * system.vector_bytes
+        fits = None if top is None else model.fits(top)
+        found = found or bool(fits)
+        estimates.append(Estimate(strategy, group, n, cycles, top, fits))
+    estimates.sort(key=lambda e: (e.fits is False, e.cycles if e.fits is not False else e.sram_bytes))
     if not estimates[0].fits:
         least = estimates[0]
         need, have = least.sram_bytes / 2**20, system.sram_bytes / 2**20
