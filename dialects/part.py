@@ -16,6 +16,8 @@ for `transfer`), with the local tensor type and addresses kept as properties.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from collections.abc import Sequence
 
 from xdsl.dialects.builtin import I64, DenseArrayBase, IntegerAttr, TensorType, i64
@@ -53,6 +55,12 @@ def chips_of(op) -> tuple[int, ...]:
 
 
 def chips_attr(chips: Sequence[int]) -> DenseArrayBase:
+    return _chips_attr(tuple(int(c) for c in chips))
+
+
+@lru_cache(maxsize=1 << 12)
+def _chips_attr(chips: tuple[int, ...]) -> DenseArrayBase:
+    # A 576-chip group costs xDSL ~1 ms to build, and partitioning sets one on every op.
     return DenseArrayBase.from_list(i64, list(chips))
 
 

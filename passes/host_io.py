@@ -152,9 +152,14 @@ def output_slices(value: SSAValue) -> tuple[Slices, SSAValue, list[Operation]] |
         return None
     local, axis = owner.inputs[0], owner.axis.value.data
     width = tops.shape_of(local)[axis]
+    if width == 0:
+        return None
     chips, starts = [], []
+    by_chip: dict[int, list[int]] = {}  # the gathered positions of each chip's piece, in order
+    for g, p in enumerate(positions):
+        by_chip.setdefault(p // width, []).append(g)
     for k, chip in enumerate(owner.group()):
-        held = [g for g, p in enumerate(positions) if k * width <= p < (k + 1) * width]
+        held = by_chip.get(k, [])
         if not held:
             continue
         if held != list(range(held[0], held[0] + width)) or [positions[g] for g in held] != list(
