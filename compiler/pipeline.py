@@ -112,12 +112,23 @@ def lap(clock: list[float]) -> float:
     return round(elapsed, 3)
 
 
+def compile_system(options: CompileOptions) -> System:
+    """The system compiled for. `--system S --chips N` on a system wired chip by chip (the 576-chip
+    preset) keeps S whole and uses its first N chips, 64 of them a rack's first eight nodes;
+    other systems are resized to N chips as `load_system` does."""
+    if options.system and options.chips and not options.topology:
+        whole = load_system(options.system)
+        if whole.topology == "explicit" and options.chips <= len(whole.alive_chips()):
+            return whole
+    return load_system(options.system, options.chips, options.topology)
+
+
 def compile_model(model: str | Path, options: CompileOptions, dumper: PassDumper | None = None) -> Compiled:
     if options.strategy not in STRATEGIES:
         raise LockstepError(f"unknown strategy '{options.strategy}'; choose one of {', '.join(STRATEGIES)}")
     if options.weights not in WEIGHTS:
         raise LockstepError(f"unknown weights '{options.weights}'; choose one of {', '.join(WEIGHTS)}")
-    system = load_system(options.system, options.chips, options.topology)
+    system = compile_system(options)
     chips = options.chips or (1 if options.system is None and options.topology is None else len(system.alive_chips()))
     clock = [time.perf_counter()]
     module = import_model(model, options.shapes or None, options.shape_only)

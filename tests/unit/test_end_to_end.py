@@ -9,6 +9,7 @@ import pytest
 from onnx import TensorProto, helper
 
 from compiler.cli import main
+from compiler.pipeline import CompileOptions, compile_model
 
 ROOT = Path(__file__).resolve().parents[2]
 MLP = ROOT / "examples" / "mlp.onnx"
@@ -38,6 +39,13 @@ def test_mlp_matches_onnxruntime(capsys, chips, strategy):
 @pytest.mark.parametrize("system", ["node8", "ring8", "torus4x4"])
 def test_mlp_on_presets(capsys, system):
     assert_matches(run_json(capsys, str(MLP), "--system", system))
+
+
+def test_some_chips_of_the_576_chip_system(capsys):
+    """`--system groq576 --chips 8` runs on the first node of the wired system, not on a resized one."""
+    assert_matches(run_json(capsys, str(MLP), "--system", "groq576", "--chips", "8", "--strategy", "tensor"))
+    compiled = compile_model(MLP, CompileOptions(system="groq576", chips=8, strategy="tensor"))
+    assert compiled.system.chips == 576 and compiled.report["chips"] == 8
 
 
 def test_replicated_and_softmax_model(capsys):
