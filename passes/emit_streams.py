@@ -18,9 +18,9 @@ from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp, StringAttr
 from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
 from xdsl.passes import ModulePass
-from xdsl.printer import Printer
 from xdsl.utils.exceptions import DiagnosticException
 
+from compiler.stream_text import print_stream_module
 from compiler.system import System, load_system
 from dialects.chip import (
     ChipInstruction,
@@ -148,7 +148,7 @@ def write_streams(module: ModuleOp, directory: Path, system: System) -> list[Pat
             path = directory / f"chip{stream.core.value.data}.mlir"
             with path.open("w") as out:
                 # locations name the ONNX node of every instruction, for traces and reports
-                Printer(stream=out, print_debuginfo=True).print_op(ModuleOp([stream.clone()]))
+                print_stream_module(stream, out)
                 out.write("\n")
             paths.append(path)
     toml = directory / "system.toml"

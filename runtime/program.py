@@ -12,19 +12,23 @@ outside the vector.
 
 from __future__ import annotations
 
+import gc
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 import numpy as np
-from xdsl.context import Context
-from xdsl.dialects.builtin import Builtin, ModuleOp
+from xdsl.dialects.builtin import ModuleOp
 from xdsl.ir import Operation, SSAValue
-from xdsl.parser import Parser
+from xdsl.irdl import VarOperandDef
+from xdsl.irdl.operations import AttrSizedOperandSegments
 from xdsl.utils.exceptions import ParseError
 
 from compiler.errors import LockstepError
+from compiler.stream_text import parse_stream_module, segment_values
 from compiler.system import Link, System, load_system
 from dialects.chip import (
     INT8_PER_ADDRESS,
@@ -32,7 +36,6 @@ from dialects.chip import (
     VXM_BINARY,
     VXM_OPS,
     VXM_TRANSCENDENTAL,
-    Chip,
     ChipInstruction,
     InputOp,
     JoinOp,
@@ -49,7 +52,7 @@ from dialects.chip import (
     SxmTransposeOp,
     VxmOp,
 )
-from dialects.tops import AbsentAttr, Tops
+from dialects.tops import AbsentAttr
 from runtime.errors import BrokenPromise
 from runtime.host import check_tiling, vectors_of
 
@@ -164,16 +167,18 @@ class Program:
         files = sorted(path.glob("chip*.mlir"), key=_chip_number)
         if not files:
             raise LockstepError(f"{path}: no chip*.mlir streams to run")
-        return cls.from_modules([parse_module(_read(file), str(file)) for file in files], system)
+        with _collector_paused():
+            return cls.from_modules([parse_module(_read(file), str(file)) for file in files], system)
 
     @classmethod
     def from_modules(cls, modules: Sequence[ModuleOp], system: System) -> Program:
         # No module.verify(): at ~0.3 ms per op it would cost more than the whole run;
         # the builder checks every field the runtime relies on instead (_Builder.check_form).
-        builder = _Builder(system)
-        for module in modules:
-            builder.add_stream(_stream_of(module))
-        return builder.build()
+        with _collector_paused():
+            builder = _Builder(system)
+            for module in modules:
+                builder.add_stream(_stream_of(module))
+            return builder.build()
 
     @property
     def n_ops(self) -> int:
@@ -225,15 +230,25 @@ class OpNames:
 
 
 def parse_module(text: str, origin: str = "<string>") -> ModuleOp:
-    """A chip stream module from its text; a syntax error names file, line and column."""
-    ctx = Context()
-    ctx.load_dialect(Builtin)
-    ctx.load_dialect(Chip)
-    ctx.load_dialect(Tops)  # #tops.absent, the data of a shape-only preload
+    """A chip stream module from its text (compiler/stream_text.py: line by line, xDSL's Parser
+    for anything else); a syntax error names file, line and column."""
     try:
-        return Parser(ctx, text, origin).parse_module()
+        return parse_stream_module(text, origin)
     except ParseError as err:
         raise LockstepError(f"{err.span.get_location()}: {err.msg}") from None
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Loading makes millions of linked objects and frees almost none: Python's cycle collector
+    would walk them all, again and again as they pile up, for about half of the load time."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _chip_number(file: Path) -> tuple[int, str]:
@@ -253,6 +268,37 @@ def _stream_of(module: ModuleOp) -> StreamOp:
     if len(streams) != 1 or len(list(module.ops)) != 1:
         raise LockstepError(f"a chip stream module must hold exactly one chip.stream, not {[op.name for op in module.ops]}")
     return streams[0]
+
+
+@cache
+def _operand_layout(op_type: type[Operation]) -> tuple[tuple[str, ...], AttrSizedOperandSegments | None] | None:
+    """An op class's operand list names and where its segment sizes sit; None unless every
+    operand is a list (then `op.<name>` is the only faithful reading)."""
+    definition = op_type.get_irdl_definition()  # type: ignore[attr-defined]
+    names = tuple(name for name, _ in definition.operands)
+    if not all(isinstance(operand, VarOperandDef) for _, operand in definition.operands):
+        return None
+    segments = [option for option in definition.options if isinstance(option, AttrSizedOperandSegments)]
+    if len(names) > 1 and not segments:
+        return None
+    return names, segments[0] if segments else None
+
+
+def _operand_lists(op: Operation) -> dict[str, Sequence[SSAValue]]:
+    """An op's operand lists by name, as `op.<name>` gives them; xDSL's accessor reads and
+    unpacks the segment sizes on every access (~10 us), here once per distinct sizes."""
+    layout = _operand_layout(type(op))
+    if layout is None:
+        return {name: getattr(op, name) for name, _ in op.get_irdl_definition().operands}  # type: ignore[attr-defined]
+    names, segments = layout
+    if segments is None:
+        return {names[0]: op.operands} if names else {}
+    container = op.properties if segments.as_property else op.attributes
+    operands, lists, start = tuple(op.operands), {}, 0
+    for name, size in zip(names, segment_values(container[segments.attribute_name])):  # type: ignore[arg-type]
+        lists[name] = operands[start:start + size]
+        start += size
+    return lists
 
 
 def _latency(op: ChipInstruction, latency: dict[str, int]) -> int:
@@ -356,7 +402,8 @@ class _Builder:
         if op.cycle is None:
             raise self.error(op_id, "none", "the instruction has no issue cycle (was the stream scheduled?)")
         cycle, count, stride = op.cycle.value.data, op.count.value.data, op.stride.value.data
-        self.check_form(op, op_id, cycle, count, stride)
+        operands = _operand_lists(op)
+        self.check_form(op, op_id, cycle, count, stride, operands)
         for what, first, end in _lane_ranges(op):
             if not 0 <= first <= end <= self.lanes:
                 raise self.error(op_id, cycle, f"{what} [{first}, {end}) are outside the {self.lanes}-lane vector")
@@ -368,7 +415,7 @@ class _Builder:
             if isinstance(op, MxmLoadOp) and op.is_int8:
                 self.add_int8_reads(op, op_id, chip, cycle, stride, count)
             elif (slot := op.slot_addr(name)) is not None:
-                self.add_read(op_id, chip, name, cycle, stride, slot, count, op.slot_tokens(name), final=False)
+                self.add_read(op_id, chip, name, cycle, stride, slot, count, operands[name], final=False)
         if isinstance(op, (SendOp, RecvOp)):
             self.add_transfer(op, op_id, chip, cycle, stride, count)
             return
@@ -381,7 +428,7 @@ class _Builder:
             return
         if isinstance(op, MxmMatmulOp):
             matmul = self.matmuls.add(op_id, chip, cycle, stride, 0, 0, count, unit)
-            self.weights.append((matmul, self.resolve(op.weights[0])))
+            self.weights.append((matmul, self.resolve(operands["weights"][0])))
         dst, dst_step = op.slot_addr("dst")  # type: ignore[misc]
         if isinstance(op, SxmTransposeOp):
             # Output vector j lands one cycle after vector j-1, all after the last read.
@@ -391,7 +438,8 @@ class _Builder:
             land = cycle + _latency(op, self.system.latency)
             self.writes.add(op_id, chip, land, stride, dst, dst_step, count)
 
-    def check_form(self, op: ChipInstruction, op_id: int, cycle: int, count: int, stride: int) -> None:
+    def check_form(self, op: ChipInstruction, op_id: int, cycle: int, count: int, stride: int,
+                   operands: dict[str, Sequence[SSAValue]]) -> None:
         """What the dialect's verifiers would reject, for the fields the runtime reads."""
         problem = None
         if cycle < 0 or count < 1 or stride < 1:
@@ -400,7 +448,7 @@ class _Builder:
             problem = f"'{op.op.data}' is not a VXM operation with {'two operands' if op.rhs_addr else 'one operand'}"
         elif isinstance(op, SxmReduceOp) and op.op.data not in REDUCE_OPS:
             problem = f"'{op.op.data}' is not a reduction ({', '.join(REDUCE_OPS)})"
-        elif isinstance(op, MxmMatmulOp) and len(op.weights) != 1:
+        elif isinstance(op, MxmMatmulOp) and len(operands["weights"]) != 1:
             problem = "a matmul multiplies by exactly one loaded tile (weights)"
         if problem is not None:
             raise self.error(op_id, cycle, problem)
