@@ -114,12 +114,15 @@ def lap(clock: list[float]) -> float:
 
 def compile_system(options: CompileOptions) -> System:
     """The system compiled for. `--system S --chips N` on a system wired chip by chip (the 576-chip
-    preset) keeps S whole and uses its first N chips, 64 of them a rack's first eight nodes;
-    other systems are resized to N chips as `load_system` does."""
+    preset) keeps S's wiring and takes its first N chips in service (64 of them: a rack's first
+    eight nodes); the others are out of service, so no route or collective relays through them.
+    Other systems are resized to N chips as `load_system` does."""
     if options.system and options.chips and not options.topology:
         whole = load_system(options.system)
-        if whole.topology == "explicit" and options.chips <= len(whole.alive_chips()):
-            return whole
+        alive = whole.alive_chips()
+        if whole.topology == "explicit" and options.chips <= len(alive):
+            unused = alive[options.chips:]
+            return whole if not unused else load_system(f"{whole.spec}/failchip={','.join(map(str, unused))}")
     return load_system(options.system, options.chips, options.topology)
 
 

@@ -9,7 +9,7 @@ import pytest
 from onnx import TensorProto, helper
 
 from compiler.cli import main
-from compiler.pipeline import CompileOptions, compile_model
+from compiler.pipeline import CompileOptions, compile_model, compile_system
 
 ROOT = Path(__file__).resolve().parents[2]
 MLP = ROOT / "examples" / "mlp.onnx"
@@ -46,6 +46,8 @@ def test_some_chips_of_the_576_chip_system(capsys):
     assert_matches(run_json(capsys, str(MLP), "--system", "groq576", "--chips", "8", "--strategy", "tensor"))
     compiled = compile_model(MLP, CompileOptions(system="groq576", chips=8, strategy="tensor"))
     assert compiled.system.chips == 576 and compiled.report["chips"] == 8
+    # The chips not taken are out of service: nothing relays through them.
+    assert compile_system(CompileOptions(system="groq576", chips=144)).alive_chips() == list(range(144))
 
 
 def test_replicated_and_softmax_model(capsys):
