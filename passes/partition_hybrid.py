@@ -101,12 +101,14 @@ def weight_bytes(op: Operation) -> int:
 
 
 def assign_stages(ops: Sequence[Operation], stages: int) -> list[int]:
-    """Program-order cut into `stages` runs of about equal weight bytes (ops without weights
-    join the stage of the weights before them)."""
+    """Program-order cut into `stages` runs of about equal weight bytes. Ops without weights join
+    the stage of the op before them, so every cut falls just before an op with weights, where what
+    crosses is that op's input: in a decode step one token's activations, never a KV cache that
+    an attention between two weighted ops reads."""
     work = [weight_bytes(op) for op in ops]
     total, done, out = sum(work) or 1, 0, []
     for w in work:
-        out.append(min(stages - 1, (done + w // 2) * stages // total))
+        out.append(min(stages - 1, (done + w // 2) * stages // total) if w or not out else out[-1])
         done += w
     return out
 

@@ -3,8 +3,9 @@
 // RUN: not lockstep-opt %s -p 'partition{chips=4 strategy=hybrid group=3}' 2>&1 | filecheck %s --check-prefix=BADGROUP
 
 // hybrid: tensor parallel inside groups of 2 chips, the groups a pipeline cut by weight
-// bytes. The first matmul (and its column split) runs on group 0, the rest on group 1; the
-// sharded hidden value crosses chip i to chip i, so the row split needs no all-gather.
+// bytes, each cut just before an op with weights. The first matmul (with its column split)
+// and the relu after it run on group 0, the second matmul on group 1; the sharded hidden
+// value crosses chip i to chip i, so the row split needs no all-gather.
 func.func @main(%x: tensor<1x640xf32>) -> tensor<1x640xf32> {
   %w1 = tops.constant #tops.absent<tensor<640x640xf32>>
   %w2 = tops.constant #tops.absent<tensor<640x640xf32>>
@@ -16,9 +17,9 @@ func.func @main(%x: tensor<1x640xf32>) -> tensor<1x640xf32> {
 // HYBRID:      builtin.module attributes {part.strategy = "hybrid group=2", part.system = "fc:4"}
 // HYBRID:      part.split %w1 axis 1 over [0, 1] {{.*}}part.stage = "stage 0"
 // HYBRID-NEXT: %h = tops.matmul {{.*}}part.split_kind = "column", part.chips = array<i64: 0, 1>, part.stage = "stage 0"
-// HYBRID-NEXT: part.transfer from [0, 1] to [2, 3](%h) {{.*}}: tensor<1x320xf32> -> tensor<1x320xf32>
-// HYBRID-NEXT: tops.relu {{.*}}part.chips = array<i64: 2, 3>, part.stage = "stage 1"
-// HYBRID-NEXT: part.split %w2 axis 0 over [2, 3]
+// HYBRID-NEXT: %r = tops.relu %h {{.*}}part.chips = array<i64: 0, 1>, part.stage = "stage 0"
+// HYBRID-NEXT: part.split %w2 axis 0 over [2, 3] {{.*}}part.stage = "stage 1"
+// HYBRID-NEXT: part.transfer from [0, 1] to [2, 3](%r) {{.*}}: tensor<1x320xf32> -> tensor<1x320xf32>
 // HYBRID-NEXT: tops.matmul {{.*}}part.split_kind = "row", part.chips = array<i64: 2, 3>
 // HYBRID-NEXT: part.all_reduce over [2, 3]
 
