@@ -12,17 +12,25 @@ previous occupant's last read is caught here), every matmul multiplies the
 tile it names, and `schedule.cycles` is the true makespan. The first violation (earliest cycle)
 becomes a PassFailedException (a DiagnosticException) naming chip, unit, cycle
 and op, which lockstep-opt prints as one line.
+
+Every promise is local to one chip (SRAM per chip and address, units per chip,
+a link's occupancy with its source chip), so the program is expanded and
+checked one chip at a time: peak memory is one chip's events, not the whole
+program's. A transfer's hop h reads and occupies its link on link.src and
+lands on link.dst. Each check returns its earliest violation on the chip, and
+the one reported is the earliest of the first check (in a fixed order) that
+fails on any chip: the same violation a check of the whole program would find.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
 from xdsl.context import Context
 from xdsl.dialects.builtin import IntegerAttr, ModuleOp
-from xdsl.ir import Operation, SSAValue
+from xdsl.ir import Operation
 from xdsl.passes import ModulePass
 from xdsl.utils.exceptions import PassFailedException
 
@@ -42,11 +50,13 @@ from dialects.chip import (
 )
 from dialects.net import TransferOp
 from passes.timing import (
+    Hop,
     dst_landings,
     hop_cycles_of,
     hop_landings,
     hop_occupancy,
     issue_cycles,
+    latency,
     producers,
     ready_cycle,
     repeat_of,
@@ -55,24 +65,34 @@ from passes.timing import (
     transfer_buffers,
 )
 
-_KEY_LIMIT = 1 << 62  # (location, cycle) pairs are packed into one int64 key
+_KEY_LIMIT = 1 << 62  # (address, cycle) pairs are packed into one int64 key
 _HOST = "host"
+_END = 1 << 62  # the rank of an output's read: after every cycle
 
 
 class _Rows:
-    """Columns of per-vector events, appended op by op and joined once."""
+    """Columns of per-vector events, appended op by op and joined once. An int stands for
+    the same value in every event of its op; a column of ints only is repeated in one call."""
 
     def __init__(self, *names: str) -> None:
-        self._parts: dict[str, list[np.ndarray]] = {name: [] for name in names}
+        self._parts: dict[str, list[np.ndarray | int]] = {name: [] for name in names}
+        self._sizes: list[int] = []
 
     def add(self, **columns: np.ndarray | int) -> None:
         """One event per element of the array columns (one if there are none); ints repeat."""
-        n = next((v.size for v in columns.values() if isinstance(v, np.ndarray)), 1)
+        self._sizes.append(next((v.size for v in columns.values() if isinstance(v, np.ndarray)), 1))
         for name, value in columns.items():
-            self._parts[name].append(value if isinstance(value, np.ndarray) else np.full(n, value, dtype=np.int64))
+            self._parts[name].append(value)
 
     def build(self) -> dict[str, np.ndarray]:
-        return {k: np.concatenate(v) if v else np.empty(0, dtype=np.int64) for k, v in self._parts.items()}
+        sizes = np.asarray(self._sizes, dtype=np.int64)
+        return {name: _column(values, sizes) for name, values in self._parts.items()}
+
+
+def _column(values: list[np.ndarray | int], sizes: np.ndarray) -> np.ndarray:
+    if all(isinstance(v, int) for v in values):
+        return np.repeat(np.asarray(values, dtype=np.int64), sizes)
+    return np.concatenate([v if isinstance(v, np.ndarray) else np.full(n, v, dtype=np.int64) for v, n in zip(values, sizes)])
 
 
 def _first(mask: np.ndarray, cycles: np.ndarray) -> int | None:
@@ -83,21 +103,18 @@ def _first(mask: np.ndarray, cycles: np.ndarray) -> int | None:
 
 @dataclass
 class _Program:
-    """The program expanded into event tables. `hop` is -1 except for transfer events."""
+    """What every chip's check shares: the ops, the ops filed under each chip, each transfer's
+    route, each matmul's tile, and global unit and link ids (numbered in program order, so they
+    break ties between chips as a whole-program check would)."""
 
     system: System
     ops: list[Operation]
-    issues: _Rows = field(default_factory=lambda: _Rows("op", "unit", "cycle"))
-    links: _Rows = field(default_factory=lambda: _Rows("op", "hop", "link", "begin", "end"))
-    reads: _Rows = field(default_factory=lambda: _Rows("op", "hop", "chip", "addr", "cycle", "slot"))
-    writes: _Rows = field(default_factory=lambda: _Rows("op", "hop", "chip", "addr", "cycle"))
-    loads: _Rows = field(default_factory=lambda: _Rows("op", "unit", "cycle", "ready"))
-    matmuls: _Rows = field(default_factory=lambda: _Rows("op", "unit", "cycle", "load"))
-    allowed: list[int] = field(default_factory=list)  # slot * len(ops) + producer op
-    slots: list[str] = field(default_factory=list)
+    index: dict[Operation, int]
+    on_chip: list[list[int]]  # per chip, the ops with events on it, in program order
+    routes: dict[int, list[Hop]] = field(default_factory=dict)
+    tiles: dict[int, int] = field(default_factory=dict)  # matmul op -> the mxm_load it names
     unit_ids: dict[tuple[int, str], int] = field(default_factory=dict)
     link_ids: dict[tuple[int, int, int], int] = field(default_factory=dict)
-    index: dict[Operation, int] = field(default_factory=dict)
 
     # -- naming -------------------------------------------------------------
 
@@ -116,60 +133,42 @@ class _Program:
             unit = op.unit.data if isinstance(op, ChipInstruction) else _HOST
         return PassFailedException(f"chip {chip}, unit {unit}, cycle {cycle}: {self.describe(i)} {what}")
 
-    # -- expansion ----------------------------------------------------------
+    # -- filing -------------------------------------------------------------
 
-    def add_slot(self, i: int, name: str, tokens: Sequence[SSAValue]) -> int:
-        slot = len(self.slots)
-        self.slots.append(name)
-        self.allowed.extend(slot * len(self.ops) + self.index[p] for p in producers(tokens))
-        return slot
-
-    def add(self, i: int, op: Operation) -> None:
+    def file(self, i: int, op: Operation) -> None:
+        """Raises for what no event table can hold (in program order), else files the op under its chips."""
         core = op.properties.get("core")
         if isinstance(core, IntegerAttr) and not 0 <= core.value.data < self.system.chips:
             raise self.fail(i, -1, "none", f"names chip {core.value.data}, but the system has chips 0..{self.system.chips - 1}")
-        if isinstance(op, PreloadOp | InputOp):
-            vectors = op.addresses if isinstance(op, PreloadOp) else self.extent(op)
-            self.writes.add(op=i, hop=-1, chip=op.core.value.data, addr=op.addr.value.data + np.arange(vectors), cycle=0)
-        elif isinstance(op, OutputOp):
-            slot = self.add_slot(i, "output", op.src)
-            addr = op.addr.value.data + np.arange(self.extent(op))
-            self.reads.add(op=i, hop=-1, chip=op.core.value.data, addr=addr, cycle=-1, slot=slot)
+        if isinstance(op, PreloadOp | InputOp | OutputOp):
+            chips = {op.core.value.data}
         elif isinstance(op, ChipInstruction):
-            self.add_instruction(i, op)
+            chips = {self.file_instruction(i, op)}
         elif isinstance(op, TransferOp):
-            self.add_transfer(i, op)
-        elif not isinstance(op, JoinOp):
+            chips = self.file_transfer(i, op)
+        elif isinstance(op, JoinOp):
+            chips = set()
+        else:
             raise self.fail(i, -1, "?", "cannot appear in a chip.program")
+        for chip in chips:
+            self.on_chip[chip].append(i)
 
-    def extent(self, op: InputOp | OutputOp) -> int:
-        return Layout(tuple(op.type.get_shape()), self.system.lanes).vectors
-
-    def add_instruction(self, i: int, op: ChipInstruction) -> None:
+    def file_instruction(self, i: int, op: ChipInstruction) -> int:
         chip, cycle = op.core.value.data, int_of(op.cycle)
         if cycle is None:
             raise self.fail(i, -1, "none", "has no issue cycle")
         if op.unit.data not in self.system.unit_names(op.UNIT_KIND):
             raise self.fail(i, -1, cycle, f"names a unit '{op.unit.data}' that chip {chip} does not have")
-        unit = self.unit_ids.setdefault((chip, op.unit.data), len(self.unit_ids))
-        count, stride = repeat_of(op)
-        cycles = issue_cycles(cycle, count, stride)
-        self.issues.add(op=i, unit=unit, cycle=cycles)
-        for name, addrs, at in slot_reads(op, cycle):
-            slot = self.add_slot(i, name, op.slot_tokens(name))
-            self.reads.add(op=i, hop=-1, chip=chip, addr=addrs, cycle=at, slot=slot)
-        if isinstance(op, MxmLoadOp):
-            self.loads.add(op=i, unit=unit, cycle=cycle, ready=ready_cycle(op, cycle, self.system))
-            return
+        self.unit_ids.setdefault((chip, op.unit.data), len(self.unit_ids))
         if isinstance(op, MxmMatmulOp):
             tiles = [p for p in producers(op.weights) if isinstance(p, MxmLoadOp)]
             if len(tiles) != 1:
                 raise self.fail(i, -1, cycle, "must name exactly one mxm_load as its weights")
-            self.matmuls.add(op=i, unit=unit, cycle=cycles, load=self.index[tiles[0]])
-        addrs, lands = dst_landings(op, cycle, self.system)
-        self.writes.add(op=i, hop=-1, chip=chip, addr=addrs, cycle=lands)
+            self.tiles[i] = self.index[tiles[0]]
+        latency(op, self.system)  # an instruction the timing rules cannot time fails here, in program order
+        return chip
 
-    def add_transfer(self, i: int, op: TransferOp) -> None:
+    def file_transfer(self, i: int, op: TransferOp) -> set[int]:
         starts = hop_cycles_of(op)
         if starts is None:
             raise self.fail(i, 0, "none", "has no hop cycles")
@@ -177,62 +176,159 @@ class _Program:
             hops = route_hops(op, self.system)
         except LockstepError as err:
             raise self.fail(i, 0, starts[0], f"uses a link the system lacks: {err}") from None
+        self.routes[i] = hops
+        for hop in hops:
+            self.link_ids.setdefault((hop.link.src, hop.link.dst, hop.link.port), len(self.link_ids))
+        return {chip for hop in hops for chip in (hop.link.src, hop.link.dst)}
+
+
+@dataclass
+class _Events:
+    """One chip's event tables as numpy columns. `hop` is -1 except for transfer events;
+    `allowed` holds slot * len(ops) + producer op for every producer a read slot names."""
+
+    chip: int
+    issues: dict[str, np.ndarray]
+    links: dict[str, np.ndarray]
+    reads: dict[str, np.ndarray]
+    writes: dict[str, np.ndarray]
+    loads: dict[str, np.ndarray]
+    matmuls: dict[str, np.ndarray]
+    slots: list[str]
+    allowed: np.ndarray
+
+
+class _Chip:
+    """Expands the ops filed under one chip into that chip's events (of a transfer, only its hops' events here)."""
+
+    def __init__(self, p: _Program, chip: int) -> None:
+        self.p, self.chip = p, chip
+        self.issues = _Rows("op", "unit", "cycle")
+        self.links = _Rows("op", "hop", "link", "begin", "end")
+        self.reads = _Rows("op", "hop", "addr", "cycle", "slot")
+        self.writes = _Rows("op", "hop", "addr", "cycle")
+        self.loads = _Rows("op", "unit", "cycle", "ready")
+        self.matmuls = _Rows("op", "unit", "cycle", "load")
+        self.slots: list[str] = []
+        self.allowed: list[int] = []
+
+    def events(self) -> _Events:
+        for i in self.p.on_chip[self.chip]:
+            self.add(i, self.p.ops[i])
+        tables = (self.issues, self.links, self.reads, self.writes, self.loads, self.matmuls)
+        allowed = np.unique(np.asarray(self.allowed, dtype=np.int64))
+        return _Events(self.chip, *(rows.build() for rows in tables), self.slots, allowed)
+
+    def add_slot(self, name: str, named: Iterable[Operation]) -> int:
+        slot = len(self.slots)
+        self.slots.append(name)
+        self.allowed.extend(slot * len(self.p.ops) + self.p.index[op] for op in named)
+        return slot
+
+    def add(self, i: int, op: Operation) -> None:
+        if isinstance(op, PreloadOp | InputOp):
+            vectors = op.addresses if isinstance(op, PreloadOp) else self.extent(op)
+            self.writes.add(op=i, hop=-1, addr=op.addr.value.data + np.arange(vectors), cycle=0)
+        elif isinstance(op, OutputOp):
+            slot = self.add_slot("output", producers(op.src))
+            addr = op.addr.value.data + np.arange(self.extent(op))
+            self.reads.add(op=i, hop=-1, addr=addr, cycle=-1, slot=slot)
+        elif isinstance(op, ChipInstruction):
+            self.add_instruction(i, op)
+        elif isinstance(op, TransferOp):
+            self.add_transfer(i, op)
+
+    def extent(self, op: InputOp | OutputOp) -> int:
+        return Layout(tuple(op.type.get_shape()), self.p.system.lanes).vectors
+
+    def add_instruction(self, i: int, op: ChipInstruction) -> None:
+        cycle, system = int_of(op.cycle), self.p.system
+        assert cycle is not None  # filing checked it
+        unit = self.p.unit_ids[(self.chip, op.unit.data)]
+        count, stride = repeat_of(op)
+        cycles = issue_cycles(cycle, count, stride)
+        self.issues.add(op=i, unit=unit, cycle=cycles)
+        for name, addrs, at in slot_reads(op, cycle):
+            slot = self.add_slot(name, producers(op.slot_tokens(name)))
+            self.reads.add(op=i, hop=-1, addr=addrs, cycle=at, slot=slot)
+        if isinstance(op, MxmLoadOp):
+            self.loads.add(op=i, unit=unit, cycle=cycle, ready=ready_cycle(op, cycle, system))
+            return
+        if isinstance(op, MxmMatmulOp):
+            self.matmuls.add(op=i, unit=unit, cycle=cycles, load=self.p.tiles[i])
+        addrs, lands = dst_landings(op, cycle, system)
+        self.writes.add(op=i, hop=-1, addr=addrs, cycle=lands)
+
+    def add_transfer(self, i: int, op: TransferOp) -> None:
+        starts = hop_cycles_of(op)
+        assert starts is not None  # filing checked it
         count, stride = repeat_of(op)
         vectors = np.arange(count)
         buffers = transfer_buffers(op)
-        # Hop 0 reads what the transfer names; later hops read the via buffer the previous hop filled.
-        slot = self.add_slot(i, "src", op.src)
-        for h, (hop, start) in enumerate(zip(hops, starts)):
+        for h, (hop, start) in enumerate(zip(self.p.routes[i], starts)):
             link = hop.link
-            key = self.link_ids.setdefault((link.src, link.dst, link.port), len(self.link_ids))
-            begin, end = hop_occupancy(start, count, stride, hop.ser)
-            self.links.add(op=i, hop=h, link=key, begin=begin, end=end)
-            if h:
-                slot = len(self.slots)
-                self.slots.append("via")
-                self.allowed.append(slot * len(self.ops) + i)
-            self.reads.add(op=i, hop=h, chip=link.src, addr=buffers[h] + vectors, cycle=begin, slot=slot)
-            lands = hop_landings(start, count, stride, hop)
-            self.writes.add(op=i, hop=h, chip=link.dst, addr=buffers[h + 1] + vectors, cycle=lands)
+            if link.src == self.chip:
+                key = self.p.link_ids[(link.src, link.dst, link.port)]
+                begin, end = hop_occupancy(start, count, stride, hop.ser)
+                self.links.add(op=i, hop=h, link=key, begin=begin, end=end)
+                # Hop 0 reads what the transfer names; later hops read the via buffer the previous hop filled.
+                slot = self.add_slot("via", [op]) if h else self.add_slot("src", producers(op.src))
+                self.reads.add(op=i, hop=h, addr=buffers[h] + vectors, cycle=begin, slot=slot)
+            if link.dst == self.chip:
+                lands = hop_landings(start, count, stride, hop)
+                self.writes.add(op=i, hop=h, addr=buffers[h + 1] + vectors, cycle=lands)
 
 
 # -- checks ----------------------------------------------------------------------
+#
+# Each check looks at one chip's events and returns its earliest violation there, if any,
+# with a rank (cycle first, then whatever a whole-program check would break ties by) that
+# orders it against the same check's violations on other chips.
 
 
-def _check_sram(p: _Program, events: dict[str, np.ndarray], verb: str) -> None:
+@dataclass(frozen=True)
+class _Failure:
+    rank: tuple[int, ...]
+    error: PassFailedException
+
+
+def _check_sram(p: _Program, events: dict[str, np.ndarray], verb: str) -> _Failure | None:
     size = p.system.sram_vectors
     outside = (events["addr"] < 0) | (events["addr"] >= size)
-    if (bad := _first(outside, events["cycle"])) is not None:
-        i, hop, addr = int(events["op"][bad]), int(events["hop"][bad]), int(events["addr"][bad])
-        raise p.fail(i, hop, int(events["cycle"][bad]), f"{verb} address {addr}, outside SRAM (0..{size - 1})")
+    if (bad := _first(outside, events["cycle"])) is None:
+        return None
+    i, hop, addr, cycle = (int(events[k][bad]) for k in ("op", "hop", "addr", "cycle"))
+    return _Failure((cycle, i, hop), p.fail(i, hop, cycle, f"{verb} address {addr}, outside SRAM (0..{size - 1})"))
 
 
-def _check_single_issue(p: _Program, issues: dict[str, np.ndarray]) -> None:
-    order = np.lexsort((issues["cycle"], issues["unit"]))
-    unit, cycle, op = issues["unit"][order], issues["cycle"][order], issues["op"][order]
+def _check_single_issue(p: _Program, e: _Events) -> _Failure | None:
+    order = np.lexsort((e.issues["cycle"], e.issues["unit"]))
+    unit, cycle, op = e.issues["unit"][order], e.issues["cycle"][order], e.issues["op"][order]
     twice = (unit[1:] == unit[:-1]) & (cycle[1:] == cycle[:-1])
-    if (bad := _first(twice, cycle[1:])) is not None:
-        raise p.fail(int(op[bad + 1]), -1, int(cycle[bad]), f"issues on a unit that {p.describe(int(op[bad]))} already uses in this cycle")
+    if (bad := _first(twice, cycle[1:])) is None:
+        return None
+    at = int(cycle[bad])
+    story = f"issues on a unit that {p.describe(int(op[bad]))} already uses in this cycle"
+    return _Failure((at, int(unit[bad])), p.fail(int(op[bad + 1]), -1, at, story))
 
 
-def _check_links(p: _Program, links: dict[str, np.ndarray]) -> None:
+def _check_links(p: _Program, e: _Events) -> _Failure | None:
     # With intervals sorted by start, any overlap shows up between neighbours.
+    links = e.links
     order = np.lexsort((links["begin"], links["link"]))
     link, begin, end = links["link"][order], links["begin"][order], links["end"][order]
     overlap = (link[1:] == link[:-1]) & (begin[1:] < end[:-1])
-    if (bad := _first(overlap, begin[1:])) is not None:
-        first, second = order[bad], order[bad + 1]
-        raise p.fail(
-            int(links["op"][second]),
-            int(links["hop"][second]),
-            int(begin[bad + 1]),
-            f"sends a vector while the link still carries one of {p.describe(int(links['op'][first]))} "
-            f"(sent at cycle {int(begin[bad])}, busy until {int(end[bad])})",
-        )
+    if (bad := _first(overlap, begin[1:])) is None:
+        return None
+    first, second, at = order[bad], order[bad + 1], int(begin[bad + 1])
+    story = (f"sends a vector while the link still carries one of {p.describe(int(links['op'][first]))} "
+             f"(sent at cycle {int(begin[bad])}, busy until {int(end[bad])})")
+    return _Failure((at, int(link[bad])), p.fail(int(links["op"][second]), int(links["hop"][second]), at, story))
 
 
-def _check_tiles(p: _Program, loads: dict[str, np.ndarray], matmuls: dict[str, np.ndarray]) -> None:
+def _check_tiles(p: _Program, e: _Events) -> _Failure | None:
     """The plane rule: every matmul iteration multiplies by the plane's latest load, which must be the named one, ready."""
+    loads, matmuls = e.loads, e.matmuls
     horizon = int(max(loads["cycle"].max(initial=0), matmuls["cycle"].max(initial=0))) + 1
     keys = loads["unit"] * horizon + loads["cycle"]
     order = np.argsort(keys, kind="stable")
@@ -242,7 +338,7 @@ def _check_tiles(p: _Program, loads: dict[str, np.ndarray], matmuls: dict[str, n
     named = loaded & (loads["op"][row] == matmuls["load"])
     ready = named & (loads["ready"][row] <= matmuls["cycle"])
     if (bad := _first(~ready, matmuls["cycle"])) is None:
-        return
+        return None
     i, cycle, wanted = int(matmuls["op"][bad]), int(matmuls["cycle"][bad]), p.describe(int(matmuls["load"][bad]))
     if named[bad]:
         story = f"multiplies by the tile of {wanted} before it is ready (cycle {int(loads['ready'][row[bad]])})"
@@ -250,48 +346,45 @@ def _check_tiles(p: _Program, loads: dict[str, np.ndarray], matmuls: dict[str, n
         story = f"multiplies by the tile of {p.describe(int(loads['op'][row[bad]]))}, not by {wanted} as it names"
     else:
         story = f"finds no tile loaded on its plane (it names {wanted})"
-    raise p.fail(i, -1, cycle, story)
+    return _Failure((cycle, i), p.fail(i, -1, cycle, story))
 
 
-def _check_operands(p: _Program, reads: dict[str, np.ndarray], writes: dict[str, np.ndarray]) -> None:
-    """Every read finds, as the latest landed write to its address, a producer it names,
-    and no named producer's write to that address lands after it."""
+def _check_operands(p: _Program, e: _Events) -> _Failure | None:
+    """No two writes land at one address in one cycle (ranked before any read's violation), and every
+    read finds, as the latest landed write to its address, a producer it names, and no named
+    producer's write to that address lands after it."""
+    reads, writes, allowed = e.reads, e.writes, e.allowed
     n_ops, size = len(p.ops), p.system.sram_vectors
     horizon = int(max(reads["cycle"].max(initial=0), writes["cycle"].max(initial=0))) + 2
-    if p.system.chips * size * horizon >= _KEY_LIMIT:
-        raise LockstepError(f"verify-schedule: {horizon} cycles on {p.system.chips} chips overflow its int64 keys")
+    if size * horizon >= _KEY_LIMIT:
+        raise LockstepError(f"verify-schedule: {horizon} cycles on chip {e.chip} overflow its int64 keys")
     # Outputs (cycle -1) read after the last cycle.
     read_cycle = np.where(reads["cycle"] < 0, horizon - 1, reads["cycle"])
-    read_loc = reads["chip"] * size + reads["addr"]
-    # A sentinel write at no location keeps every lookup below in range.
-    write_loc = np.append(writes["chip"] * size + writes["addr"], -1)
+    # A sentinel write at no address keeps every lookup below in range.
+    write_addr = np.append(writes["addr"], -1)
     write_op, write_cycle = np.append(writes["op"], 0), np.append(writes["cycle"], 0)
-    keys = write_loc * horizon + write_cycle
+    keys = write_addr * horizon + write_cycle
     order = np.argsort(keys, kind="stable")
     sorted_keys = keys[order]
     if (bad := _first(sorted_keys[1:] == sorted_keys[:-1], write_cycle[order[1:]])) is not None:
         first, second = order[bad], order[bad + 1]
-        raise p.fail(
-            int(write_op[second]),
-            int(writes["hop"][second]),
-            int(write_cycle[second]),
-            f"lands at address {int(writes['addr'][second])} in the same cycle as {p.describe(int(write_op[first]))}",
-        )
-    allowed = np.unique(np.asarray(p.allowed, dtype=np.int64))
-    pos = np.searchsorted(sorted_keys, read_loc * horizon + read_cycle, side="right") - 1
+        addr, at = int(write_addr[second]), int(write_cycle[second])
+        story = f"lands at address {addr} in the same cycle as {p.describe(int(write_op[first]))}"
+        return _Failure((0, at, e.chip, addr), p.fail(int(write_op[second]), int(writes["hop"][second]), at, story))
+    pos = np.searchsorted(sorted_keys, reads["addr"] * horizon + read_cycle, side="right") - 1
     latest, upcoming = order[pos], order[np.minimum(pos + 1, order.size - 1)]
-    written = write_loc[latest] == read_loc
+    written = write_addr[latest] == reads["addr"]
     named = written & np.isin(reads["slot"] * n_ops + write_op[latest], allowed)
     late = (
         (pos + 1 < order.size)
-        & (write_loc[upcoming] == read_loc)
+        & (write_addr[upcoming] == reads["addr"])
         & np.isin(reads["slot"] * n_ops + write_op[upcoming], allowed)
     )
     if (bad := _first(late | ~named, read_cycle)) is None:
-        return
+        return None
     i, hop, addr = int(reads["op"][bad]), int(reads["hop"][bad]), int(reads["addr"][bad])
     cycle: int | str = "end" if reads["cycle"][bad] < 0 else int(read_cycle[bad])
-    what = f"reads address {addr} (operand '{p.slots[int(reads['slot'][bad])]}')"
+    what = f"reads address {addr} (operand '{e.slots[int(reads['slot'][bad])]}')"
     if late[bad]:
         w = upcoming[bad]
         story = f"before {p.describe(int(write_op[w]))} lands it at cycle {int(write_cycle[w])}"
@@ -300,8 +393,8 @@ def _check_operands(p: _Program, reads: dict[str, np.ndarray], writes: dict[str,
     else:
         w = latest[bad]
         culprit = f"{p.describe(int(write_op[w]))} landed at cycle {int(write_cycle[w])}"
-        # Sorted by location then cycle: the writes to this address before the culprit's.
-        first = int(np.searchsorted(sorted_keys, read_loc[bad] * horizon, side="left"))
+        # Sorted by address then cycle: the writes to this address before the culprit's.
+        first = int(np.searchsorted(sorted_keys, addr * horizon, side="left"))
         before = order[first:pos[bad]]
         named_before = before[np.isin(reads["slot"][bad] * n_ops + write_op[before], allowed)]
         if named_before.size:
@@ -310,40 +403,74 @@ def _check_operands(p: _Program, reads: dict[str, np.ndarray], writes: dict[str,
                      f"was overwritten: {culprit} (a write before the last read)")
         else:
             story = f"which holds what {culprit}, not a producer it names"
-    raise p.fail(i, hop, cycle, f"{what} {story}")
+    rank = _END if isinstance(cycle, str) else cycle
+    return _Failure((1, rank, i, hop), p.fail(i, hop, cycle, f"{what} {story}"))
 
 
-def _check_cycles(p: _Program, program: ProgramOp, writes: dict[str, np.ndarray], loads: dict[str, np.ndarray]) -> None:
+# In the order a whole-program check runs them: the first that fails on any chip is reported.
+_CHECKS: tuple[Callable[[_Program, _Events], _Failure | None], ...] = (
+    lambda p, e: _check_sram(p, e.reads, "reads"),
+    lambda p, e: _check_sram(p, e.writes, "writes"),
+    _check_single_issue,
+    _check_links,
+    _check_tiles,
+    _check_operands,
+)
+
+
+def _earlier(p: _Program, e: _Events, found: _Failure | None) -> _Failure | None:
+    """The earlier of `found` (ranked by check first) and the chip's first failing check."""
+    checks = _CHECKS if found is None else _CHECKS[: found.rank[0] + 1]  # later checks cannot win
+    for kind, check in enumerate(checks):
+        if (failure := check(p, e)) is not None:
+            mine = _Failure((kind, *failure.rank), failure.error)
+            return mine if found is None or mine.rank < found.rank else found
+    return found
+
+
+def _last_landing(e: _Events) -> tuple[int, int, int, int] | None:
+    """(-cycle, 1 for a tile's ready cycle else 0, op, hop) of the chip's last landing or tile ready
+    cycle: the smallest over all chips names what a whole-program check would blame."""
+    lands = np.concatenate([e.writes["cycle"], e.loads["ready"]])
+    if lands.size == 0:
+        return None
+    k, n = int(np.argmax(lands)), e.writes["cycle"].size
+    if k < n:
+        return -int(lands[k]), 0, int(e.writes["op"][k]), int(e.writes["hop"][k])
+    return -int(lands[k]), 1, int(e.loads["op"][k - n]), -1
+
+
+def _check_cycles(p: _Program, program: ProgramOp, last: tuple[int, int, int, int] | None) -> None:
     """schedule.cycles must be the last landing (or tile ready) cycle of anything."""
     claimed = program.attributes.get("schedule.cycles")
     shown = claimed.value.data if isinstance(claimed, IntegerAttr) else None
-    lands = np.concatenate([writes["cycle"], loads["ready"]])
-    ops = np.concatenate([writes["op"], loads["op"]])
-    hops = np.concatenate([writes["hop"], np.full(loads["op"].size, -1)])
-    cycles = int(lands.max(initial=0))
+    cycles = 0 if last is None else -last[0]
     if shown == cycles:
         return
-    if cycles == 0:
+    if last is None or cycles <= 0:
         raise PassFailedException(f"chip.program says schedule.cycles {shown} but nothing lands after cycle 0")
-    k = int(np.argmax(lands))
-    raise p.fail(int(ops[k]), int(hops[k]), cycles, f"lands last, so the program takes {cycles} cycles, but schedule.cycles says {shown}")
+    _, _, i, hop = last
+    raise p.fail(i, hop, cycles, f"lands last, so the program takes {cycles} cycles, but schedule.cycles says {shown}")
 
 
 def verify_program(program: ProgramOp) -> None:
     """Raises a PassFailedException for the earliest broken promise of a scheduled program."""
     ops = list(program.body.ops)
-    p = _Program(load_system(program.system.data), ops, index={op: i for i, op in enumerate(ops)})
+    system = load_system(program.system.data)
+    p = _Program(system, ops, {op: i for i, op in enumerate(ops)}, [[] for _ in range(system.chips)])
     for i, op in enumerate(ops):
-        p.add(i, op)
-    reads, writes = p.reads.build(), p.writes.build()
-    loads, matmuls = p.loads.build(), p.matmuls.build()
-    _check_sram(p, reads, "reads")
-    _check_sram(p, writes, "writes")
-    _check_single_issue(p, p.issues.build())
-    _check_links(p, p.links.build())
-    _check_tiles(p, loads, matmuls)
-    _check_operands(p, reads, writes)
-    _check_cycles(p, program, writes, loads)
+        p.file(i, op)
+    found: _Failure | None = None
+    last: tuple[int, int, int, int] | None = None
+    for chip in range(system.chips):
+        events = _Chip(p, chip).events()
+        found = _earlier(p, events, found)
+        if (mine := _last_landing(events)) is not None and (last is None or mine < last):
+            last = mine
+        del events  # before the next chip's are built: peak memory is one chip's events
+    if found is not None:
+        raise found.error
+    _check_cycles(p, program, last)
 
 
 class VerifySchedulePass(ModulePass):
