@@ -17,17 +17,13 @@ is floored the same way by all its matmuls.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from math import ceil
 
-from xdsl.ir import Operation, SSAValue
-
 from compiler.system import System
-from dialects.chip import ChipInstruction, MxmLoadOp, MxmMatmulOp
-from dialects.net import TransferOp
-from passes.schedule import Unlimited, list_schedule
-from passes.timing import Hop, producers
+from dialects.chip import MxmMatmulOp
+from passes.schedule import Kind, Step, Unlimited, schedule_steps
 
 
 @dataclass(frozen=True)
@@ -45,41 +41,59 @@ class MxmPathPlacer(Unlimited):
     """Unlimited units and free links, each op no earlier than the tile loads of the matmul
     chains it names allow."""
 
-    def __init__(self, system: System) -> None:
+    def __init__(self, system: System, steps: Sequence[Step]) -> None:
         super().__init__()
         self.planes = system.units["mxm"]
         self.after_load = system.latency["mxm_load"] + system.latency["mxm"]
-        self.chains: dict[MxmMatmulOp, _Chain] = {}
+        self.steps = steps
+        self.chains: dict[int, _Chain] = {}  # by matmul step
+        self.accumulates = {step.index: _accumulates(step) for step in steps if step.multiplies}
+        onto = {dep for accs in self.accumulates.values() for dep, _ in accs}
+        self.ends = [step.multiplies and step.index not in onto for step in steps]  # chain ends
+        self.named = self._named_chain_ends()
 
-    def place_instruction(self, op: ChipInstruction, earliest: int) -> tuple[str, int]:
-        if isinstance(op, MxmMatmulOp):
-            self.chains[op] = self._chain(op, earliest)
-            return super().place_instruction(op, earliest)
-        return super().place_instruction(op, max(earliest, self.floor(op.operands)))
+    def _named_chain_ends(self) -> list[frozenset[int]]:
+        """Per step, the chain ends among the matmuls it names, looking through joins (which the
+        steps before it already resolved): a named matmul another one accumulates onto is already
+        in that chain."""
+        named: list[frozenset[int]] = []
+        for step in self.steps:
+            found: set[int] = set()
+            for dep in step.deps:
+                if self.steps[dep].kind is Kind.JOIN:
+                    found |= named[dep]
+                elif self.ends[dep]:
+                    found.add(dep)
+            named.append(frozenset(found))
+        return named
 
-    def place_transfer(self, op: TransferOp, hops: Sequence[Hop], earliest: int,
-                       floors: Sequence[int] = ()) -> list[int]:
-        return super().place_transfer(op, hops, max(earliest, self.floor(op.operands)), floors)
+    def place_instruction(self, step: Step, earliest: int) -> tuple[str, int]:
+        if step.multiplies:
+            self.chains[step.index] = self._chain(step, earliest)
+            return super().place_instruction(step, earliest)
+        return super().place_instruction(step, max(earliest, self.floor(self.named[step.index])))
 
-    def _chain(self, op: MxmMatmulOp, earliest: int) -> _Chain:
-        load = op.weights[0].owner
-        rows = load.count.value.data if isinstance(load, MxmLoadOp) else 0
-        users = sum(isinstance(use.operation, MxmMatmulOp) for use in op.weights[0].uses) or 1
+    def place_transfer(self, step: Step, earliest: int, floors: Sequence[int] = ()) -> list[int]:
+        return super().place_transfer(step, max(earliest, self.floor(self.named[step.index])), floors)
+
+    def _chain(self, step: Step, earliest: int) -> _Chain:
+        op: MxmMatmulOp = step.op  # type: ignore[assignment]
+        rows = self.steps[step.tile].count if step.tile >= 0 else 0
+        weights = op.operands[0]  # the one token of the first operand group (see `Step.tile`)
+        users = sum(isinstance(use.operation, MxmMatmulOp) for use in weights.uses) or 1
         chain = _Chain(earliest, rows / users, rows)
-        for acc in op.slot_tokens("acc"):
-            before = self.chains.get(acc.owner)  # type: ignore[arg-type]
+        for dep, only_use in self.accumulates[step.index]:
+            before = self.chains.get(dep)
             # fold in a linear chain only: a prefix shared by two chains would count its rows twice
-            if before is not None and acc.has_one_use():
+            if before is not None and only_use:
                 chain = _Chain(min(chain.first, before.first), chain.rows + before.rows, max(chain.widest, before.widest))
         return chain
 
-    def floor(self, operands: Sequence[SSAValue]) -> int:
-        """The least start of an op naming `operands`, by the tile loads of the matmuls it names."""
+    def floor(self, ends: frozenset[int]) -> int:
+        """The least start of an op naming the chain ends `ends`, by the tile loads of their matmuls."""
         per_chip: dict[int, list[_Chain]] = {}
-        for producer in producers(operands):
-            # chain ends only: a named matmul another one accumulates onto is already in that chain
-            if isinstance(producer, MxmMatmulOp) and not _accumulated_onto(producer):
-                per_chip.setdefault(producer.core.value.data, []).append(self.chains[producer])
+        for end in sorted(ends):
+            per_chip.setdefault(self.steps[end].chip, []).append(self.chains[end])
         return max((self._chip_floor(chains) for chains in per_chip.values()), default=0)
 
     def _chip_floor(self, chains: list[_Chain]) -> int:
@@ -90,12 +104,16 @@ class MxmPathPlacer(Unlimited):
         return first + ceil(after / self.planes) - 1 + self.after_load
 
 
-def _accumulated_onto(op: MxmMatmulOp) -> bool:
-    return any(isinstance(use.operation, MxmMatmulOp) and op.result in use.operation.acc for use in op.result.uses)
+def _accumulates(step: Step) -> list[tuple[int, bool]]:
+    """The steps a matmul's acc operand names, each with whether the matmul is its value's only use
+    (read once per matmul: the operand-group accessor is slow)."""
+    op: MxmMatmulOp = step.op  # type: ignore[assignment]
+    dep_of = dict(zip(op.operands, step.deps))
+    return [(dep_of[acc], acc.has_one_use()) for acc in op.acc]
 
 
-def mxm_path_bound(ops: Sequence[Operation], routes: Mapping[TransferOp, Sequence[Hop]], system: System) -> int:
-    placer = MxmPathPlacer(system)
-    cycles = list_schedule(ops, routes, system, placer).cycles
+def mxm_path_bound(steps: Sequence[Step], system: System) -> int:
+    placer = MxmPathPlacer(system, steps)
+    cycles = schedule_steps(steps, placer).cycles
     # the program ends after every matmul, named by an op or not
-    return max(cycles, placer.floor([op.result for op in placer.chains]))
+    return max(cycles, placer.floor(frozenset(i for i in placer.chains if placer.ends[i])))

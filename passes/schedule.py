@@ -20,6 +20,8 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import Enum, auto
+from functools import cache
 from typing import Protocol
 
 import numpy as np
@@ -59,13 +61,19 @@ from passes.timing import (
 # -- calendars ----------------------------------------------------------------
 
 
-def _pattern(count: int, stride: int, width: int) -> tuple[np.ndarray, int]:
-    """Offsets and width of the intervals a repeat form occupies; back-to-back
-    iterations collapse into one interval so long runs cost O(1)."""
+def _span(count: int, stride: int, width: int) -> int | None:
+    """The width of the one interval a repeat form occupies when it has one iteration or
+    back-to-back ones (so long runs cost O(1)), else None."""
     if stride < width:
         raise LockstepError(f"a repeat form with stride {stride} overlaps itself (each iteration holds {width} cycles)")
-    if count == 1 or stride == width:
-        return np.zeros(1, dtype=np.int64), (count - 1) * stride + width
+    return (count - 1) * stride + width if count == 1 or stride == width else None
+
+
+def _pattern(count: int, stride: int, width: int) -> tuple[np.ndarray, int]:
+    """Offsets and width of the intervals a repeat form occupies."""
+    span = _span(count, stride, width)
+    if span is not None:
+        return np.zeros(1, dtype=np.int64), span
     return stride * np.arange(count, dtype=np.int64), width
 
 
@@ -95,6 +103,9 @@ class Calendar:
         [start + i*stride, start + i*stride + width) are free."""
         if earliest >= self.horizon:
             return earliest
+        span = _span(count, stride, width)
+        if span is not None:
+            return self._first_gap(earliest, span)
         offsets, width = _pattern(count, stride, width)
         busy_begins, busy_ends = self.begins, self.ends
         start = earliest
@@ -110,8 +121,25 @@ class Calendar:
             start = int((busy_ends[near[hit]] - offsets[hit]).max())
         return start
 
+    def _first_gap(self, start: int, width: int) -> int:
+        """`first_fit` of one interval, with scalars: most ops are one."""
+        busy_begins, busy_ends = self.begins, self.ends
+        while start < self.horizon:
+            idx = int(np.searchsorted(busy_begins, start + width)) - 1
+            if idx < 0 or busy_ends[idx] <= start:
+                break
+            start = int(busy_ends[idx])
+        return start
+
     def reserve(self, start: int, count: int, stride: int, width: int = 1) -> None:
         """Mark busy what `first_fit` found free."""
+        span = _span(count, stride, width)
+        if span is not None and start >= self.horizon:  # the common case, without arrays
+            if self._size and start == self.horizon:  # touching the last interval: extend it
+                self._ends[self._size - 1] = self.horizon = start + span
+            else:
+                self._store(self._size, np.array([start]), np.array([start + span]))
+            return
         offsets, width = _pattern(count, stride, width)
         begins = start + offsets
         if start < self.horizon:
@@ -143,16 +171,113 @@ class Calendar:
         self._store(0, begins[starts_at], ends[np.append(starts_at[1:] - 1, begins.size - 1)])
 
 
+# -- the program as the scheduler reads it -------------------------------------------
+
+
+class Kind(Enum):
+    HOST = auto()  # preload or input: the host writes it at cycle 0
+    JOIN = auto()
+    INSTRUCTION = auto()
+    TRANSFER = auto()
+    OUTPUT = auto()
+
+
+@dataclass(slots=True)
+class Step:
+    """One op of a program with what the list scheduler needs of it, read off the IR once and
+    shared by every `list_schedule` run over the program (xDSL accessors cost more than the
+    scheduling itself). Cycles in `lands`, `dst` and `reads` count from the op's issue."""
+
+    op: Operation
+    index: int
+    kind: Kind
+    deps: tuple[int, ...]  # the steps whose results it names, by index
+    chip: int = 0
+    count: int = 1
+    stride: int = 1
+    unit_kind: str = ""
+    loads_tile: bool = False
+    multiplies: bool = False
+    tile: int = -1  # a matmul's mxm_load step (-1: its weights name none)
+    tile_users: int = 0  # an mxm_load: how many matmuls name its tile
+    lands: int = 0  # an instruction's results have all landed `lands` cycles after it issues
+    dst: Run | None = None
+    reads: tuple[Run, ...] = ()
+    hops: Sequence[Hop] = ()
+    buffers: Sequence[int] = ()
+
+
+def program_steps(ops: Iterable[Operation], routes: Mapping[TransferOp, Sequence[Hop]], system: System) -> list[Step]:
+    """`ops` (in program order) as steps."""
+    index_of: dict[SSAValue, int] = {}
+    steps: list[Step] = []
+    for i, op in enumerate(ops):
+        try:
+            deps = tuple([index_of[v] for v in op.operands])
+        except KeyError:
+            raise LockstepError(f"schedule: {op.name} names a value no op before it in chip.program defines") from None
+        kind = _kind(type(op))
+        if kind is Kind.INSTRUCTION:
+            step = _instruction_step(op, i, deps, steps, system)  # type: ignore[arg-type]
+        elif kind is Kind.TRANSFER:
+            count, stride = repeat_of(op)  # type: ignore[arg-type]
+            hops = routes[op]  # type: ignore[index]
+            step = Step(op, i, kind, deps, count=count, stride=stride, hops=hops,
+                        buffers=transfer_buffers(op), lands=transfer_ready([0], count, stride, hops))  # type: ignore[arg-type]
+        else:
+            step = Step(op, i, kind, deps)
+        for result in op.results:
+            index_of[result] = i
+        steps.append(step)
+    return steps
+
+
+@cache
+def _kind(op_type: type[Operation]) -> Kind:
+    """Per op class, looked up once: isinstance against xDSL's abstract classes is slow."""
+    for base, kind in _KINDS:
+        if issubclass(op_type, base):
+            return kind
+    raise LockstepError(f"schedule: unexpected {op_type.name} inside chip.program")  # type: ignore[attr-defined]
+
+
+_KINDS: tuple[tuple[type[Operation], Kind], ...] = (
+    (PreloadOp, Kind.HOST), (InputOp, Kind.HOST), (JoinOp, Kind.JOIN), (ChipInstruction, Kind.INSTRUCTION),
+    (TransferOp, Kind.TRANSFER), (OutputOp, Kind.OUTPUT),
+)
+
+
+def _instruction_step(op: ChipInstruction, i: int, deps: tuple[int, ...], before: Sequence[Step],
+                      system: System) -> Step:
+    count, stride = repeat_of(op)
+    step = Step(op, i, Kind.INSTRUCTION, deps, op.core.value.data, count, stride, op.UNIT_KIND,
+                lands=ready_cycle(op, 0, system), reads=tuple([run for _, run in slot_runs(op, 0)]),
+                dst=dst_run(op, 0, system) if op.HAS_DST else None)
+    if isinstance(op, MxmLoadOp):
+        step.loads_tile, step.tile_users = True, _matmul_users(op)
+    elif isinstance(op, MxmMatmulOp):
+        step.multiplies = True
+        # weights, the first operand group, holds one token (verified); read it without the
+        # segment-size accessor, which costs more than the rest of the step
+        if before[deps[0]].loads_tile:
+            step.tile = deps[0]
+    return step
+
+
+def _matmul_users(load: MxmLoadOp) -> int:
+    uses = load.results[0].uses  # (the `result` accessor slices the results on every read)
+    return len({use.operation for use in uses if isinstance(use.operation, MxmMatmulOp)})
+
+
 # -- placers: where and when an op goes, given when its producers have landed --------
 
 
 class Placer(Protocol):
-    def place_instruction(self, op: ChipInstruction, earliest: int) -> tuple[str, int]:
+    def place_instruction(self, step: Step, earliest: int) -> tuple[str, int]:
         """(unit instance, issue cycle) of an instruction whose producers have all landed at `earliest`."""
         ...
 
-    def place_transfer(self, op: TransferOp, hops: Sequence[Hop], earliest: int,
-                       floors: Sequence[int] = ()) -> list[int]:
+    def place_transfer(self, step: Step, earliest: int, floors: Sequence[int] = ()) -> list[int]:
         """The cycle each hop starts; hop h at `floors[h]` or later when given (reused SRAM)."""
         ...
 
@@ -160,13 +285,12 @@ class Placer(Protocol):
 class Unlimited:
     """Unlimited units and free links: what the critical-path bound assumes."""
 
-    def place_instruction(self, op: ChipInstruction, earliest: int) -> tuple[str, int]:
-        return op.unit.data, earliest
+    def place_instruction(self, step: Step, earliest: int) -> tuple[str, int]:
+        return step.op.unit.data, earliest  # type: ignore[attr-defined]
 
-    def place_transfer(self, op: TransferOp, hops: Sequence[Hop], earliest: int,
-                       floors: Sequence[int] = ()) -> list[int]:
+    def place_transfer(self, step: Step, earliest: int, floors: Sequence[int] = ()) -> list[int]:
         starts = []
-        for h, hop in enumerate(hops):
+        for h, hop in enumerate(step.hops):
             starts.append(max(earliest, floors[h] if floors else 0))
             earliest = starts[-1] + hop.transit
         return starts
@@ -183,10 +307,6 @@ class Plane:
     busy_until: int = -1
 
 
-def _matmul_users(load: MxmLoadOp) -> int:
-    return len({use.operation for use in load.result.uses if isinstance(use.operation, MxmMatmulOp)})
-
-
 @dataclass
 class Machine:
     """Calendars of every unit and directed link, filled greedily: earliest start, lowest-numbered unit on ties."""
@@ -195,16 +315,17 @@ class Machine:
     units: defaultdict[tuple[int, str], Calendar] = field(default_factory=lambda: defaultdict(Calendar))
     links: defaultdict[Link, Calendar] = field(default_factory=lambda: defaultdict(Calendar))
     planes: defaultdict[tuple[int, str], Plane] = field(default_factory=lambda: defaultdict(Plane))
-    tile_plane: dict[MxmLoadOp, str] = field(default_factory=dict)
+    tile_plane: dict[int, str] = field(default_factory=dict)  # mxm_load step -> its plane
+    unit_names: dict[str, list[str]] = field(default_factory=dict)  # per kind, looked up once
 
-    def place_instruction(self, op: ChipInstruction, earliest: int) -> tuple[str, int]:
-        chip = op.core.value.data
-        count, stride = repeat_of(op)
-        if isinstance(op, MxmMatmulOp):
-            return self._place_matmul(op, chip, earliest)
-        candidates = self.system.unit_names(op.UNIT_KIND)
+    def place_instruction(self, step: Step, earliest: int) -> tuple[str, int]:
+        if step.multiplies:
+            return self._place_matmul(step, earliest)
+        chip, count, stride = step.chip, step.count, step.stride
+        if (candidates := self.unit_names.get(step.unit_kind)) is None:
+            candidates = self.unit_names[step.unit_kind] = self.system.unit_names(step.unit_kind)
         floors = [earliest] * len(candidates)
-        if isinstance(op, MxmLoadOp):
+        if step.loads_tile:
             floors = [max(earliest, self.planes[chip, p].busy_until + 1) for p in candidates]
             free = [i for i, p in enumerate(candidates) if not self.planes[chip, p].pending]
             if not free:
@@ -221,30 +342,27 @@ class Machine:
             if start == earliest:  # nothing can beat it; ties go to the lowest-numbered unit
                 break
         self.units[chip, unit].reserve(start, count, stride)
-        if isinstance(op, MxmLoadOp):
-            self.tile_plane[op] = unit
-            self.planes[chip, unit] = Plane(_matmul_users(op), last_issue(start, count, stride))
+        if step.loads_tile:
+            self.tile_plane[step.index] = unit
+            self.planes[chip, unit] = Plane(step.tile_users, last_issue(start, count, stride))
         return unit, start
 
-    def _place_matmul(self, op: MxmMatmulOp, chip: int, earliest: int) -> tuple[str, int]:
-        load = op.weights[0].owner
-        if not isinstance(load, MxmLoadOp) or load not in self.tile_plane:
-            raise LockstepError(f"chip {chip}: mxm_matmul weights must name an mxm_load placed before it")
-        unit = self.tile_plane[load]
-        count, stride = repeat_of(op)
-        calendar = self.units[chip, unit]
+    def _place_matmul(self, step: Step, earliest: int) -> tuple[str, int]:
+        if (unit := self.tile_plane.get(step.tile)) is None:
+            raise LockstepError(f"chip {step.chip}: mxm_matmul weights must name an mxm_load placed before it")
+        count, stride = step.count, step.stride
+        calendar = self.units[step.chip, unit]
         start = calendar.first_fit(earliest, count, stride)
         calendar.reserve(start, count, stride)
-        plane = self.planes[chip, unit]
+        plane = self.planes[step.chip, unit]
         plane.pending -= 1
         plane.busy_until = max(plane.busy_until, last_issue(start, count, stride))
         return unit, start
 
-    def place_transfer(self, op: TransferOp, hops: Sequence[Hop], earliest: int,
-                       floors: Sequence[int] = ()) -> list[int]:
-        count, stride = repeat_of(op)
+    def place_transfer(self, step: Step, earliest: int, floors: Sequence[int] = ()) -> list[int]:
+        count, stride = step.count, step.stride
         starts = []
-        for h, hop in enumerate(hops):
+        for h, hop in enumerate(step.hops):
             # Store and forward: vector i leaves a chip once it has landed there.
             calendar = self.links[hop.link]
             start = calendar.first_fit(max(earliest, floors[h] if floors else 0), count, stride, hop.ser)
@@ -288,22 +406,24 @@ class SramGuard:
             return 0
         return max(0, int((view - run.every * order).max()) + 1 - run.cycle)
 
-    def use(self, chip: int, run: Run) -> None:
-        """Record the accesses of `run` (absolute cycles)."""
-        last = run.cycle + run.every * (run.count - 1)
-        if last >= _CYCLE_LIMIT:
-            raise LockstepError(f"schedule: chip {chip} would run past cycle {_CYCLE_LIMIT - 1}, the longest program it keeps")
+    def use(self, chip: int, run: Run, at: int = 0) -> None:
+        """Record the accesses of `run`, its cycles counted from `at` (a Run per placed op would cost more)."""
+        first = run.cycle + at
+        last = first + run.every * (run.count - 1)
+        _check_limit(chip, last)
         if run.step == 0 or run.count == 1:  # one address: the last access counts
             busy = self._room(chip, run.base + 1)
             busy[run.base] = max(int(busy[run.base]), last)
             return
         busy = self._room(chip, max(run.base, run.base + run.step * (run.count - 1)) + 1)
         view, order = _along(busy, run)
-        np.maximum(view, run.cycle + run.every * order, out=view)
+        np.maximum(view, first + run.every * order, out=view)
 
     def use_addresses(self, chip: int, addrs: np.ndarray, cycles: np.ndarray) -> None:
         """Accesses that are no run (an int8 load's packed rows)."""
-        np.maximum.at(self._room(chip, int(addrs.max()) + 1), addrs, cycles)
+        _check_limit(chip, int(cycles.max()))
+        # in the table's own dtype: ufunc.at is several times slower when it has to cast
+        np.maximum.at(self._room(chip, int(addrs.max()) + 1), addrs, cycles.astype(np.int32))
 
     def _room(self, chip: int, size: int) -> np.ndarray:
         busy = self._busy.get(chip, np.empty(0, dtype=np.int32))
@@ -312,35 +432,36 @@ class SramGuard:
             self._busy[chip] = busy
         return busy
 
-    def instruction_floor(self, op: ChipInstruction, system: System) -> int:
-        return self.floor(op.core.value.data, dst_run(op, 0, system)) if op.HAS_DST else 0
+    def instruction_floor(self, step: Step) -> int:
+        return self.floor(step.chip, step.dst) if step.dst is not None else 0
 
-    def instruction_placed(self, op: ChipInstruction, cycle: int, system: System) -> None:
-        chip = op.core.value.data
-        if isinstance(op, MxmLoadOp) and op.is_int8:
-            for _, addrs, cycles in slot_reads(op, cycle):
-                self.use_addresses(chip, addrs, cycles)
+    def instruction_placed(self, step: Step, cycle: int) -> None:
+        if step.loads_tile and step.op.is_int8:  # type: ignore[attr-defined]
+            for _, addrs, cycles in slot_reads(step.op, cycle):  # type: ignore[arg-type]
+                self.use_addresses(step.chip, addrs, cycles)
         else:
-            for _, run in slot_runs(op, cycle):
-                self.use(chip, run)
-        if op.HAS_DST:
-            self.use(chip, dst_run(op, cycle, system))
+            for run in step.reads:
+                self.use(step.chip, run, cycle)
+        if step.dst is not None:
+            self.use(step.chip, step.dst, cycle)
 
-    def hop_floors(self, op: TransferOp, buffers: Sequence[int], hops: Sequence[Hop]) -> list[int]:
+    def hop_floors(self, step: Step) -> list[int]:
         """Per hop, the earliest start at which its vectors land after the last use of their buffer."""
-        count, stride = repeat_of(op)
-        return [self.floor(hop.link.dst, Run(buffers[h + 1], 1, count, hop.transit, stride))
-                for h, hop in enumerate(hops)]
+        return [self.floor(hop.link.dst, Run(step.buffers[h + 1], 1, step.count, hop.transit, step.stride))
+                for h, hop in enumerate(step.hops)]
 
-    def transfer_placed(self, op: TransferOp, buffers: Sequence[int], hops: Sequence[Hop],
-                        starts: Sequence[int]) -> None:
-        count, stride = repeat_of(op)
-        for h, (hop, start) in enumerate(zip(hops, starts)):
-            self.use(hop.link.src, Run(buffers[h], 1, count, start, stride))
-            self.use(hop.link.dst, Run(buffers[h + 1], 1, count, start + hop.transit, stride))
+    def transfer_placed(self, step: Step, starts: Sequence[int]) -> None:
+        for h, (hop, start) in enumerate(zip(step.hops, starts)):
+            self.use(hop.link.src, Run(step.buffers[h], 1, step.count, start, step.stride))
+            self.use(hop.link.dst, Run(step.buffers[h + 1], 1, step.count, start + hop.transit, step.stride))
 
 
 _CYCLE_LIMIT = 1 << 31  # SramGuard keeps cycles in int32
+
+
+def _check_limit(chip: int, last: int) -> None:
+    if last >= _CYCLE_LIMIT:
+        raise LockstepError(f"schedule: chip {chip} would run past cycle {_CYCLE_LIMIT - 1}, the longest program it keeps")
 
 
 def _along(busy: np.ndarray, run: Run) -> tuple[np.ndarray, np.ndarray]:
@@ -375,61 +496,66 @@ def list_schedule(
 ) -> Schedule:
     """Place `ops` (in program order, a topological order) one by one as early as `placer` allows
     and, with a `guard`, as late as reused SRAM needs. The critical-path bound runs without one: it
-    is the bound of the dataflow, whichever addresses `place` chose.
+    is the bound of the dataflow, whichever addresses `place` chose."""
+    return schedule_steps(program_steps(ops, routes, system), placer, guard)
+
+
+def schedule_steps(steps: Sequence[Step], placer: Placer, guard: SramGuard | None = None) -> Schedule:
+    """`list_schedule` of a program read as steps.
 
     Dependencies are whole-op and conservative: an op waits until every
     producer it names (through joins) has fully landed, even if its first
     iterations only read vectors that landed earlier."""
-    ready: dict[SSAValue, int] = {}
+    ready = [0] * len(steps)  # per step, when its result has landed (0 for what has none)
     schedule = Schedule({}, {}, 0)
-    for op in ops:
-        earliest = max((ready[v] for v in op.operands), default=0)
-        if isinstance(op, PreloadOp | InputOp):  # host writes, at cycle 0 into space no op used before
-            ready[op.result] = 0
-        elif isinstance(op, JoinOp):
-            ready[op.result] = earliest
-        elif isinstance(op, ChipInstruction):
+    for step in steps:
+        earliest = max([ready[d] for d in step.deps], default=0)
+        kind = step.kind
+        if kind is Kind.JOIN:
+            ready[step.index] = earliest
+        elif kind is Kind.INSTRUCTION:
             if guard is not None:
-                earliest = max(earliest, guard.instruction_floor(op, system))
-            unit, cycle = placer.place_instruction(op, earliest)
-            schedule.units[op] = unit, cycle
-            ready[op.result] = ready_cycle(op, cycle, system)
+                earliest = max(earliest, guard.instruction_floor(step))
+            unit, cycle = placer.place_instruction(step, earliest)
+            schedule.units[step.op] = unit, cycle  # type: ignore[index]
+            ready[step.index] = cycle + step.lands
             if guard is not None:
-                guard.instruction_placed(op, cycle, system)
-        elif isinstance(op, TransferOp):
-            hops = routes[op]
+                guard.instruction_placed(step, cycle)
+        elif kind is Kind.TRANSFER:
             if guard is None:
-                starts = placer.place_transfer(op, hops, earliest)
+                starts = placer.place_transfer(step, earliest)
             else:
-                buffers = transfer_buffers(op)
-                starts = placer.place_transfer(op, hops, earliest, guard.hop_floors(op, buffers, hops))
-                guard.transfer_placed(op, buffers, hops, starts)
-            schedule.hops[op] = starts
-            ready[op.result] = transfer_ready(starts, *repeat_of(op), hops)
-        elif not isinstance(op, OutputOp):
-            raise LockstepError(f"schedule: unexpected {op.name} inside chip.program")
-    schedule.cycles = max(ready.values(), default=0)
+                starts = placer.place_transfer(step, earliest, guard.hop_floors(step))
+                guard.transfer_placed(step, starts)
+            schedule.hops[step.op] = starts  # type: ignore[index]
+            ready[step.index] = starts[-1] + step.lands
+        # a host write lands at cycle 0, into space no op used before; an output produces nothing
+    schedule.cycles = max(ready, default=0)
     return schedule
 
 
 def lower_bounds(ops: Sequence[Operation], routes: Mapping[TransferOp, Sequence[Hop]], system: System) -> dict[str, int]:
     """Cycle counts no schedule of `ops` can beat; see DESIGN.md for their meaning."""
+    return step_bounds(program_steps(ops, routes, system), system)
+
+
+def step_bounds(steps: Sequence[Step], system: System) -> dict[str, int]:
+    """`lower_bounds` of a program read as steps."""
     issues: Counter[tuple[int, str]] = Counter()
     link_busy: Counter[Link] = Counter()
     longest_route = 0
-    for op in ops:
-        if isinstance(op, ChipInstruction):
-            issues[op.core.value.data, op.UNIT_KIND] += op.count.value.data
-        elif isinstance(op, TransferOp):
-            hops = routes[op]
-            for hop in hops:
-                link_busy[hop.link] += op.count.value.data * hop.ser
-            longest_route = max(longest_route, sum(hop.transit for hop in hops))
+    for step in steps:
+        if step.kind is Kind.INSTRUCTION:
+            issues[step.chip, step.unit_kind] += step.count
+        elif step.kind is Kind.TRANSFER:
+            for hop in step.hops:
+                link_busy[hop.link] += step.count * hop.ser
+            longest_route = max(longest_route, sum(hop.transit for hop in step.hops))
     from passes.mxm_bound import mxm_path_bound  # (it builds on this module's list scheduler)
 
     bounds = {
-        "critical_path": list_schedule(ops, routes, system, Unlimited()).cycles,
-        "mxm_path": mxm_path_bound(ops, routes, system),
+        "critical_path": schedule_steps(steps, Unlimited()).cycles,
+        "mxm_path": mxm_path_bound(steps, system),
         # Issues are one per unit per cycle, and the last one still has to land (latency >= 1).
         "busiest_unit": max((-(-n // system.units[kind]) for (_, kind), n in issues.items()), default=0),
         "busiest_link": max(link_busy.values(), default=0),
@@ -460,6 +586,6 @@ class SchedulePass(ModulePass):
             if isinstance(program, ProgramOp):
                 system = load_system(program.system.data)
                 ops = list(program.body.ops)
-                routes = timed_routes(ops, system)
-                schedule = list_schedule(ops, routes, system, Machine(system), SramGuard())
-                annotate(program, schedule, lower_bounds(ops, routes, system))
+                steps = program_steps(ops, timed_routes(ops, system), system)  # read once for all three runs
+                schedule = schedule_steps(steps, Machine(system), SramGuard())
+                annotate(program, schedule, step_bounds(steps, system))

@@ -61,12 +61,12 @@ def latency(op: ChipInstruction, system: System) -> int:
     """Cycles from an iteration's issue until its result lands (for an
     mxm_load: from the last row's issue until the tile is ready; for a
     transpose: until its first output vector lands)."""
+    key = _LATENCY_KEY.get(type(op))  # first: isinstance against xDSL's abstract classes is slow
+    if key is not None:
+        return system.latency[key]
     if isinstance(op, VxmOp):
         return system.latency["vxm_transcendental" if op.op.data in VXM_TRANSCENDENTAL else "vxm"]
-    key = _LATENCY_KEY.get(type(op))
-    if key is None:
-        raise LockstepError(f"{op.name} has no latency in the machine model")
-    return system.latency[key]
+    raise LockstepError(f"{op.name} has no latency in the machine model")
 
 
 @dataclass(frozen=True)
