@@ -7,31 +7,35 @@ here is numpy over whole tensors: no per-element Python loops.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from math import ceil, prod
 from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from math import ceil, prod
 
 import numpy as np
 
 
 @dataclass(frozen=True)
 class Layout:
+    """A tensor's place in SRAM vectors (see above). Immutable, so its sizes are computed once:
+    the lowerings read them in their innermost loops, ~10^5 times for a large model."""
+
     shape: tuple[int, ...]
     lanes: int
 
-    @property
+    @cached_property
     def width(self) -> int:
         return self.shape[-1] if self.shape else 1
 
-    @property
+    @cached_property
     def rows(self) -> int:
         return prod(self.shape[:-1]) if self.shape else 1
 
-    @property
+    @cached_property
     def vpr(self) -> int:
         return max(1, ceil(self.width / self.lanes))
 
-    @property
+    @cached_property
     def vectors(self) -> int:
         return self.rows * self.vpr
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from xdsl.dialects.builtin import (
     DenseArrayBase,
@@ -18,17 +19,26 @@ from xdsl.ir import Block, Operation, SSAValue
 
 from compiler.errors import LockstepError
 from compiler.layout import Layout, MoveGroup
-from compiler.system import System
+from compiler.system import System, load_system
 from dialects.chip import (
     JoinOp,
     MemCopyOp,
     SxmMoveOp,
     SxmReduceOp,
     VxmOp,
+    i64_attr,
 )
 from dialects.part import SRAM_TOP
 
 Tokens = tuple[SSAValue, ...]
+
+
+@lru_cache(maxsize=8)
+def lowering_system(spec: str) -> System:
+    """The system a program names, loaded once for both lowering passes: loading re-reads and
+    re-parses its TOML (most of a second for the 576-chip preset), and a System is immutable
+    (its route tables, filled on demand, are then shared too)."""
+    return load_system(spec)
 
 
 @dataclass(frozen=True)
@@ -214,6 +224,20 @@ class ChipBuilder:
     def add_op(self, op: Operation) -> None:
         op.location = self.location
         self.block.add_op(op)
+
+    def copy_ops(self, ops: Sequence[Operation], core: int, renamed: dict[SSAValue, SSAValue]) -> None:
+        """`ops` (instructions of another chip, each naming its chip in `core`) again on `core`,
+        reading `renamed[v]` for each operand v; `renamed` gains the copies' results. Copying
+        skips the instructions' builder (attribute look-ups, operand segments, a new result
+        type per op), which took most of lower-to-chip when a group of chips runs the same code."""
+        chip = i64_attr(core)
+        for op in ops:
+            copy = type(op).create(operands=[renamed[v] for v in op.operands],
+                                   result_types=[r.type for r in op.results],
+                                   properties={**op.properties, "core": chip}, attributes=op.attributes,
+                                   location=self.location)
+            renamed.update(zip(op.results, copy.results))
+            self.block.add_op(copy)
 
     def producers(self, core: int, tokens: Tokens) -> Tokens:
         """Name many producers through one join so consumers stay readable."""

@@ -14,7 +14,7 @@ same addresses. Collectives stay `part` ops, now on one token per chip, for
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from math import prod
 from typing import ClassVar
@@ -38,6 +38,7 @@ from xdsl.dialects.func import FuncOp, ReturnOp
 from xdsl.ir import Block, Operation, Region, SSAValue
 from xdsl.passes import ModulePass
 
+from compiler.collector import collector_paused
 from compiler.errors import LockstepError
 from compiler.layout import (
     Layout,
@@ -48,7 +49,7 @@ from compiler.layout import (
     runs,
     to_vectors,
 )
-from compiler.system import System, load_system
+from compiler.system import System
 from dialects import tops
 from dialects.chip import (
     INT8_PER_ADDRESS,
@@ -73,12 +74,24 @@ from dialects.part import (
     chips_of,
 )
 from dialects.tops import AbsentAttr
-from passes.chip_builder import ChipBuilder, Placed, SramTop, chunk_runs
+from passes.chip_builder import (
+    ChipBuilder,
+    Placed,
+    SramTop,
+    chunk_runs,
+    lowering_system,
+)
 from passes.host_io import Slices
 from passes.lower_select import lower_select, lower_split
 from passes.lower_windows import lower_im2col, scratch_vectors
 from passes.partition import main_function
-from passes.place import address_of, is_slice_source, keeps_layout, stored_as_row, value_chips
+from passes.place import (
+    address_of,
+    is_slice_source,
+    keeps_layout,
+    stored_as_row,
+    value_chips,
+)
 
 SRC_ADDR = "part.src_addr"
 """On a lowered collective: the SRAM address of its operand (the same on every chip)."""
@@ -120,6 +133,20 @@ def dense_vectors(array: np.ndarray, lanes: int) -> DenseIntOrFPElementsAttr:
     if array.dtype == np.int8:
         return DenseIntOrFPElementsAttr(TensorType(i8, list(image.shape)), BytesAttr(image.astype(np.int8).tobytes()))
     return DenseIntOrFPElementsAttr(TensorType(f32, list(image.shape)), BytesAttr(image.astype("<f4").tobytes()))
+
+
+def ops_after(block: Block, last: Operation | None) -> Iterator[Operation]:
+    """The ops of `block` after `last` (all of them when `last` is None)."""
+    op = block.first_op if last is None else last.next_op
+    while op is not None:
+        yield op
+        op = op.next_op
+
+
+def read_from_outside(ops: list[Operation], placed: Placed) -> set[SSAValue]:
+    """The tokens that `ops` and the lowering's result `placed` take from before `ops`."""
+    made = {result for op in ops for result in op.results}
+    return {v for op in ops for v in op.operands if v not in made} | (set(placed.tokens) - made)
 
 
 def transpose_steps(perm: Sequence[int]) -> list[tuple[int, ...] | None]:
@@ -231,10 +258,34 @@ class Lowering:
         cores = chips_of(op)
         mark = self.builder.sram.mark()
         scratch = self.scratch_for(op, cores)
-        for core in cores:
-            placed = rule(self, op, core, scratch)
-            self.env[(op.results[0], core)] = placed
+        block, first = self.builder.block, cores[0]
+        before = block.last_op
+        placed = self.env[(op.results[0], first)] = rule(self, op, first, scratch)
+        ops = list(ops_after(block, before))
+        outside = read_from_outside(ops, placed)
+        for core in cores[1:]:
+            copied = self.copy_lowering(op, ops, outside, placed, first, core)
+            self.env[(op.results[0], core)] = rule(self, op, core, scratch) if copied is None else copied
         self.builder.sram.release_since(mark)  # scratch is the op's own; `schedule` orders its reuse
+
+    def copy_lowering(self, op: Operation, ops: list[Operation], outside: set[SSAValue], placed: Placed,
+                      first: int, core: int) -> Placed | None:
+        """`core`'s lowering of `op` as a copy of chip `first`'s (`ops`, reading `outside`, giving
+        `placed`): a rule reads nothing chip-specific but its operands' addresses and tokens, so
+        when `core`'s operands sit at the same addresses with tokens that rename `first`'s one to
+        one, its instructions are `first`'s with those tokens renamed. None when they do not."""
+        renamed: dict[SSAValue, SSAValue] = {}
+        for value in op.operands:
+            theirs, mine = self.at(value, first), self.at(value, core)
+            if theirs.addr != mine.addr or len(theirs.tokens) != len(mine.tokens):
+                return None
+            for token, own in zip(theirs.tokens, mine.tokens):
+                if renamed.setdefault(token, own) is not own:
+                    return None
+        if len(set(renamed.values())) != len(renamed) or not outside <= renamed.keys():
+            return None
+        self.builder.copy_ops(ops, core, renamed)
+        return Placed(placed.addr, tuple(renamed[token] for token in placed.tokens))
 
     def scratch_for(self, op: Operation, cores: Sequence[int]) -> int:
         """Temporaries one op needs on each chip (allocated once: SPMD chips share them)."""
@@ -488,7 +539,7 @@ Lowering.RULES = {
 
 
 def lower_to_chip(module: ModuleOp) -> None:
-    system = load_system(module.attributes[SYSTEM].data)  # type: ignore[union-attr]
+    system = lowering_system(module.attributes[SYSTEM].data)  # type: ignore[union-attr]
     func = main_function(module)
     block = Block()
     sram = SramTop(module, system)
@@ -509,4 +560,5 @@ class LowerToChipPass(ModulePass):
     name = "lower-to-chip"
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
-        lower_to_chip(op)
+        with collector_paused():
+            lower_to_chip(op)

@@ -12,10 +12,8 @@ outside the vector.
 
 from __future__ import annotations
 
-import gc
 import re
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -27,6 +25,7 @@ from xdsl.irdl import VarOperandDef
 from xdsl.irdl.operations import AttrSizedOperandSegments
 from xdsl.utils.exceptions import ParseError
 
+from compiler.collector import collector_paused
 from compiler.errors import LockstepError
 from compiler.stream_text import parse_stream_module, segment_values
 from compiler.system import Link, System, load_system
@@ -167,14 +166,14 @@ class Program:
         files = sorted(path.glob("chip*.mlir"), key=_chip_number)
         if not files:
             raise LockstepError(f"{path}: no chip*.mlir streams to run")
-        with _collector_paused():
+        with collector_paused():
             return cls.from_modules([parse_module(_read(file), str(file)) for file in files], system)
 
     @classmethod
     def from_modules(cls, modules: Sequence[ModuleOp], system: System) -> Program:
         # No module.verify(): at ~0.3 ms per op it would cost more than the whole run;
         # the builder checks every field the runtime relies on instead (_Builder.check_form).
-        with _collector_paused():
+        with collector_paused():
             builder = _Builder(system)
             for module in modules:
                 builder.add_stream(_stream_of(module))
@@ -236,19 +235,6 @@ def parse_module(text: str, origin: str = "<string>") -> ModuleOp:
         return parse_stream_module(text, origin)
     except ParseError as err:
         raise LockstepError(f"{err.span.get_location()}: {err.msg}") from None
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Loading makes millions of linked objects and frees almost none: Python's cycle collector
-    would walk them all, again and again as they pile up, for about half of the load time."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _chip_number(file: Path) -> tuple[int, str]:
