@@ -47,6 +47,7 @@ from xdsl.parser import Parser
 from xdsl.printer import Printer
 
 from dialects.chip import (
+    TOKEN,
     Chip,
     InputOp,
     JoinOp,
@@ -61,7 +62,6 @@ from dialects.chip import (
     SxmMoveOp,
     SxmReduceOp,
     SxmTransposeOp,
-    TokenType,
     VxmOp,
     i64_attr,
 )
@@ -470,7 +470,6 @@ def _data_text(data: Attribute) -> str:
 
 
 _CONTEXT: Context | None = None
-_TOKEN = TokenType()
 _HEX_DENSE = re.compile(rf'dense<"0x([0-9A-Fa-f]*)"> : ({_TENSOR})')
 
 
@@ -571,7 +570,7 @@ def _build(kind: _Kind, props: dict[str, Attribute], groups: list[list[SSAValue]
         (props if kind.segments_in_props else attributes)[kind.segments] = _SEGMENT_SIZES[tuple(map(len, groups))]
     return kind.op_type.create(
         operands=[value for group in groups for value in group],
-        result_types=[_TOKEN] * kind.results,
+        result_types=[TOKEN] * kind.results,
         properties=props,
         attributes=attributes,
         location=location,  # type: ignore[arg-type]

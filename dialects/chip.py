@@ -92,6 +92,10 @@ class TokenType(ParametrizedAttribute, TypeAttribute):
     name = "chip.token"
 
 
+TOKEN = TokenType()
+"""The one token type every instruction's result has (attributes are immutable: shared)."""
+
+
 @lru_cache(maxsize=1 << 16)
 def i64_attr(value: int) -> IntegerAttr:
     """Attributes are immutable, and building one costs xDSL ~100 us of verification: share them."""
@@ -205,7 +209,7 @@ class ChipInstruction(IRDLOperation):
         for option in definition.options:
             if isinstance(option, AttrSizedOperandSegments):
                 (props if option.as_property else attrs)[option.attribute_name] = _segment_sizes(tuple(sizes))
-        Operation.__init__(self, operands=flat, result_types=[TokenType()], properties=props, attributes=attrs)
+        Operation.__init__(self, operands=flat, result_types=[TOKEN], properties=props, attributes=attrs)
 
     def slot_addr(self, name: str) -> tuple[int, int] | None:
         """(base, step) of an addressed operand, None if the optional slot is absent."""
@@ -444,7 +448,7 @@ class PreloadOp(HostOp):
     def __init__(self, core: int, addr: int, data: DenseIntOrFPElementsAttr | AbsentAttr):
         super().__init__(
             properties={"core": i64_attr(core), "addr": i64_attr(addr), "data": data},
-            result_types=[TokenType()],
+            result_types=[TOKEN],
         )
 
     @property
@@ -524,7 +528,7 @@ class InputOp(TensorHostOp):
 
     def __init__(self, name: str, core: int, addr: int, type: TensorType,
                  piece: tuple[Sequence[int], TensorType] | None = None):
-        super().__init__(name, core, addr, type, piece, result_types=[TokenType()])
+        super().__init__(name, core, addr, type, piece, result_types=[TOKEN])
 
 
 @irdl_op_definition
@@ -552,7 +556,7 @@ class JoinOp(IRDLOperation):
     assembly_format = "`core` $core `(` $parts `)` attr-dict"
 
     def __init__(self, core: int, parts: Sequence[SSAValue]):
-        super().__init__(operands=[parts], properties={"core": i64_attr(core)}, result_types=[TokenType()])
+        super().__init__(operands=[parts], properties={"core": i64_attr(core)}, result_types=[TOKEN])
 
     def verify_(self) -> None:
         if not self.parts:

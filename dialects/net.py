@@ -26,7 +26,7 @@ from xdsl.irdl import (
 )
 from xdsl.utils.exceptions import VerifyException
 
-from dialects.chip import TokenType, i64_attr
+from dialects.chip import TOKEN, TokenType, i64_attr
 
 
 def int_array(values: Sequence[int]) -> DenseArrayBase:
@@ -84,7 +84,7 @@ class TransferOp(IRDLOperation):
                 "route": int_array([x for link in route for x in link]),
                 "via": int_array(via),
             },
-            result_types=[TokenType()],
+            result_types=[TOKEN],
         )
 
     def links(self) -> list[tuple[int, int, int]]:
