@@ -120,7 +120,10 @@ def compile_system(options: CompileOptions) -> System:
     if options.system and options.chips and not options.topology:
         whole = load_system(options.system)
         alive = whole.alive_chips()
-        if whole.topology == "explicit" and options.chips <= len(alive):
+        if whole.topology == "explicit":
+            if options.chips > len(alive):
+                raise LockstepError(f"system '{options.system}' has {len(alive)} chips in service, "
+                                    f"fewer than the {options.chips} asked for")
             unused = alive[options.chips:]
             return whole if not unused else load_system(f"{whole.spec}/failchip={','.join(map(str, unused))}")
     return load_system(options.system, options.chips, options.topology)

@@ -71,3 +71,8 @@ def test_dynamic_dimension_needs_shape(capsys, tmp_path):
 @pytest.mark.parametrize("argv", [["--chips", "9", "--topology", "fc:8"], ["--strategy", "tensor", "--chips", "0"]])
 def test_impossible_system_requests(capsys, tmp_path, argv):
     fails(capsys, "compile", MLP, *argv, "-o", str(tmp_path / "o"))
+
+
+def test_more_chips_than_a_wired_system_has(capsys, tmp_path):
+    err = fails(capsys, "compile", MLP, "--system", "groq576", "--chips", "600", "-o", str(tmp_path / "o"))
+    assert "576 chips in service, fewer than the 600 asked for" in err
