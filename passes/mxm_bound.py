@@ -23,7 +23,7 @@ from math import ceil
 
 from compiler.system import System
 from dialects.chip import MxmMatmulOp
-from passes.schedule import Kind, Step, Unlimited, schedule_steps
+from passes.schedule import Kind, Step, Unlimited, list_schedule
 
 
 @dataclass(frozen=True)
@@ -114,6 +114,6 @@ def _accumulates(step: Step) -> list[tuple[int, bool]]:
 
 def mxm_path_bound(steps: Sequence[Step], system: System) -> int:
     placer = MxmPathPlacer(system, steps)
-    cycles = schedule_steps(steps, placer).cycles
+    cycles = list_schedule(steps, placer).cycles
     # the program ends after every matmul, named by an op or not
     return max(cycles, placer.floor(frozenset(i for i in placer.chains if placer.ends[i])))

@@ -490,18 +490,10 @@ def timed_routes(ops: Iterable[Operation], system: System) -> dict[TransferOp, l
     return {op: route_hops(op, system) for op in ops if isinstance(op, TransferOp)}
 
 
-def list_schedule(
-    ops: Iterable[Operation], routes: Mapping[TransferOp, Sequence[Hop]], system: System, placer: Placer,
-    guard: SramGuard | None = None,
-) -> Schedule:
-    """Place `ops` (in program order, a topological order) one by one as early as `placer` allows
-    and, with a `guard`, as late as reused SRAM needs. The critical-path bound runs without one: it
-    is the bound of the dataflow, whichever addresses `place` chose."""
-    return schedule_steps(program_steps(ops, routes, system), placer, guard)
-
-
-def schedule_steps(steps: Sequence[Step], placer: Placer, guard: SramGuard | None = None) -> Schedule:
-    """`list_schedule` of a program read as steps.
+def list_schedule(steps: Sequence[Step], placer: Placer, guard: SramGuard | None = None) -> Schedule:
+    """Place the program's steps (in program order, a topological order) one by one as early as
+    `placer` allows and, with a `guard`, as late as reused SRAM needs. The critical-path bound runs
+    without one: it is the bound of the dataflow, whichever addresses `place` chose.
 
     Dependencies are whole-op and conservative: an op waits until every
     producer it names (through joins) has fully landed, even if its first
@@ -534,13 +526,8 @@ def schedule_steps(steps: Sequence[Step], placer: Placer, guard: SramGuard | Non
     return schedule
 
 
-def lower_bounds(ops: Sequence[Operation], routes: Mapping[TransferOp, Sequence[Hop]], system: System) -> dict[str, int]:
-    """Cycle counts no schedule of `ops` can beat; see DESIGN.md for their meaning."""
-    return step_bounds(program_steps(ops, routes, system), system)
-
-
-def step_bounds(steps: Sequence[Step], system: System) -> dict[str, int]:
-    """`lower_bounds` of a program read as steps."""
+def lower_bounds(steps: Sequence[Step], system: System) -> dict[str, int]:
+    """Cycle counts no schedule of the program can beat; see DESIGN.md for their meaning."""
     issues: Counter[tuple[int, str]] = Counter()
     link_busy: Counter[Link] = Counter()
     longest_route = 0
@@ -554,7 +541,7 @@ def step_bounds(steps: Sequence[Step], system: System) -> dict[str, int]:
     from passes.mxm_bound import mxm_path_bound  # (it builds on this module's list scheduler)
 
     bounds = {
-        "critical_path": schedule_steps(steps, Unlimited()).cycles,
+        "critical_path": list_schedule(steps, Unlimited()).cycles,
         "mxm_path": mxm_path_bound(steps, system),
         # Issues are one per unit per cycle, and the last one still has to land (latency >= 1).
         "busiest_unit": max((-(-n // system.units[kind]) for (_, kind), n in issues.items()), default=0),
@@ -587,5 +574,5 @@ class SchedulePass(ModulePass):
                 system = load_system(program.system.data)
                 ops = list(program.body.ops)
                 steps = program_steps(ops, timed_routes(ops, system), system)  # read once for all three runs
-                schedule = schedule_steps(steps, Machine(system), SramGuard())
-                annotate(program, schedule, step_bounds(steps, system))
+                schedule = list_schedule(steps, Machine(system), SramGuard())
+                annotate(program, schedule, lower_bounds(steps, system))

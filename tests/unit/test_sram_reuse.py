@@ -25,7 +25,14 @@ from dialects.part import ADDR, SRAM_TOP
 from passes.emit_streams import EmitStreamsPass, write_streams
 from passes.partition import main_function
 from passes.place import vectors
-from passes.schedule import Machine, annotate, list_schedule, lower_bounds, timed_routes
+from passes.schedule import (
+    Machine,
+    annotate,
+    list_schedule,
+    lower_bounds,
+    program_steps,
+    timed_routes,
+)
 from passes.verify_schedule import VerifySchedulePass
 from runtime import BrokenPromise, Program, run
 
@@ -93,8 +100,8 @@ def unguarded(text: str) -> ModuleOp:
     program = next(op for op in module.ops if isinstance(op, ProgramOp))
     system = load_system(program.system.data)
     ops = list(program.body.ops)
-    routes = timed_routes(ops, system)
-    annotate(program, list_schedule(ops, routes, system, Machine(system)), lower_bounds(ops, routes, system))
+    steps = program_steps(ops, timed_routes(ops, system), system)
+    annotate(program, list_schedule(steps, Machine(system)), lower_bounds(steps, system))
     return module
 
 
