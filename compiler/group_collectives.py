@@ -74,19 +74,8 @@ def group_system(system: System, group: tuple[int, ...]) -> GroupSystem | None:
 
 def _parts(system: System, members: Sequence[int], size: int) -> list[set[int]]:
     """The group chips (the first `size` members) by connected part of the members' own links."""
-    inside, seen, parts = set(members), set(), []
-    for start in members[:size]:
-        if start in seen:
-            continue
-        reached, frontier = {start}, [start]
-        while frontier:
-            for link in system.links_from(frontier.pop()):
-                if link.dst in inside and link.dst not in reached:
-                    reached.add(link.dst)
-                    frontier.append(link.dst)
-        seen |= reached
-        parts.append(reached & set(members[:size]))
-    return parts
+    group = set(members[:size])
+    return [own for part in system.parts(members) if (own := group & set(part))]
 
 
 def _relays(system: System, part: set[int], rest: set[int]) -> set[int]:

@@ -19,7 +19,7 @@ import math
 import re
 import tomllib
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -210,6 +210,24 @@ class System:
         return self.link_classes[link.cls].hop_latency
 
     # -- routes -----------------------------------------------------------
+
+    def parts(self, chips: Sequence[int], classes: Collection[str] | None = None) -> list[list[int]]:
+        """`chips` split into the parts that the links among them (of `classes`, or all) connect,
+        each sorted, in the order of their first chip in `chips`."""
+        inside, seen, parts = set(chips), set(), []
+        for start in chips:
+            if start in seen:
+                continue
+            seen.add(start)
+            part, frontier = [start], [start]
+            while frontier:
+                for link in self.links_from(frontier.pop()):
+                    if link.dst in inside and link.dst not in seen and (classes is None or link.cls in classes):
+                        seen.add(link.dst)
+                        part.append(link.dst)
+                        frontier.append(link.dst)
+            parts.append(sorted(part))
+        return parts
 
     def distance(self, src: int, dst: int) -> int:
         """Hops on a shortest path from `src` to `dst` (over links in service)."""

@@ -69,30 +69,13 @@ def _domains(system: System, chips: Sequence[int], group: int) -> list[list[int]
     parts first (nodes), then at each step the class adding the least (racks)."""
     left, chosen = {link.cls for link in system.links}, set()
     while len(left) > 1:
-        levels = {cls: _parts(system, chips, chosen | {cls}) for cls in sorted(left)}
+        levels = {cls: system.parts(chips, chosen | {cls}) for cls in sorted(left)}
         cls = min(levels, key=lambda c: max(map(len, levels[c])))
         chosen.add(cls)
         left.remove(cls)
         if min(map(len, levels[cls])) >= group:
             return levels[cls]
     return None
-
-
-def _parts(system: System, chips: Sequence[int], classes: set[str]) -> list[list[int]]:
-    inside, seen, parts = set(chips), set(), []
-    for start in chips:
-        if start in seen:
-            continue
-        seen.add(start)
-        part, frontier = [start], [start]
-        while frontier:
-            for link in system.links_from(frontier.pop()):
-                if link.cls in classes and link.dst in inside and link.dst not in seen:
-                    seen.add(link.dst)
-                    part.append(link.dst)
-                    frontier.append(link.dst)
-        parts.append(sorted(part))
-    return parts
 
 
 def weight_bytes(op: Operation) -> int:

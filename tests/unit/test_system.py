@@ -829,3 +829,13 @@ def test_groq576_wiring():
     pairs = {(l.src // 72, l.dst // 72) for l in system.links if l.cls == "rack"}
     assert pairs == {(a, b) for a in range(8) for b in range(8) if a != b}
     assert system.diameter() <= 5
+
+
+def test_parts_are_what_the_chips_own_links_connect():
+    torus = load_system(topology="torus:4x4")
+    assert torus.parts([5, 0, 1]) == [[0, 1, 5]]  # 0-1 and 1-5 are links
+    assert torus.parts([0, 5, 10]) == [[0], [5], [10]]  # diagonal neighbours: no link among them
+    groq576 = load_system(chips=576)
+    nodes = groq576.parts(range(576), {"local"})
+    assert len(nodes) == 72 and nodes[1] == list(range(8, 16))
+    assert [len(p) for p in groq576.parts(range(576), {"local", "global"})] == [72] * 8
