@@ -6,7 +6,6 @@ from __future__ import annotations
 import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 
 from xdsl.dialects.builtin import (
     DenseArrayBase,
@@ -19,7 +18,7 @@ from xdsl.ir import Block, Operation, SSAValue
 
 from compiler.errors import LockstepError
 from compiler.layout import Layout, MoveGroup
-from compiler.system import System, load_system
+from compiler.system import System
 from dialects.chip import (
     JoinOp,
     MemCopyOp,
@@ -31,14 +30,6 @@ from dialects.chip import (
 from dialects.part import SRAM_TOP
 
 Tokens = tuple[SSAValue, ...]
-
-
-@lru_cache(maxsize=8)
-def lowering_system(spec: str) -> System:
-    """The system a program names, loaded once for both lowering passes: loading re-reads and
-    re-parses its TOML (most of a second for the 576-chip preset), and a System is immutable
-    (its route tables, filled on demand, are then shared too)."""
-    return load_system(spec)
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from xdsl.rewriter import InsertPoint, Rewriter
 from compiler.collector import collector_paused
 from compiler.group_collectives import synthesize_on_group
 from compiler.layout import Layout, plan_moves
-from compiler.system import System
+from compiler.system import System, load_system
 from dialects.chip import ProgramOp
 from dialects.net import TransferOp as NetTransferOp
 from dialects.part import ADDR, AllGatherOp, AllReduceOp, CollectiveOp, TransferOp
@@ -32,7 +32,6 @@ from passes.chip_builder import (
     ChipBuilder,
     Placed,
     SramTop,
-    lowering_system,
 )
 from passes.collective_realise import realise_all_gather, realise_all_reduce
 from passes.lower_to_chip import SRC_ADDR
@@ -96,7 +95,7 @@ def gather_targets(local: tuple[int, ...], axis: int, parts: int, dst: Layout) -
 
 def lower_collectives(module: ModuleOp) -> None:
     for program in [op for op in module.ops if isinstance(op, ProgramOp)]:
-        system = lowering_system(program.system.data)
+        system = load_system(program.system.data)
         sram = SramTop(module, system)
         for op in [op for op in program.body.block.ops if isinstance(op, CollectiveOp)]:
             block = Block()

@@ -49,7 +49,7 @@ from compiler.layout import (
     runs,
     to_vectors,
 )
-from compiler.system import System
+from compiler.system import System, load_system
 from dialects import tops
 from dialects.chip import (
     INT8_PER_ADDRESS,
@@ -79,7 +79,6 @@ from passes.chip_builder import (
     Placed,
     SramTop,
     chunk_runs,
-    lowering_system,
 )
 from passes.host_io import Slices
 from passes.lower_select import lower_select, lower_split
@@ -539,7 +538,7 @@ Lowering.RULES = {
 
 
 def lower_to_chip(module: ModuleOp) -> None:
-    system = lowering_system(module.attributes[SYSTEM].data)  # type: ignore[union-attr]
+    system = load_system(module.attributes[SYSTEM].data)  # type: ignore[union-attr]
     func = main_function(module)
     block = Block()
     sram = SramTop(module, system)
