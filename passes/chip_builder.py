@@ -142,10 +142,11 @@ class SramTop:
         """A point to release temporaries back to (`release_since`)."""
         return len(self.allocations)
 
-    def release_since(self, mark: int) -> None:
-        """Release everything allocated since `mark`: a lowering's scratch, once the op is lowered."""
+    def release_since(self, mark: int, tag: int = 0) -> None:
+        """Release everything allocated since `mark`: a lowering's scratch, once the op is lowered;
+        `tag` as for `release`."""
         for chips, addr, vectors in self.allocations[mark:]:
-            self.release(chips, addr, vectors)
+            self.release(chips, addr, vectors, tag)
         del self.allocations[mark:]
 
     def _free_list(self, chip: int) -> list[Piece]:
@@ -200,13 +201,20 @@ class SramTop:
 
 
 class ChipBuilder:
-    def __init__(self, system: System, block: Block, sram: SramTop):
+    def __init__(self, system: System, block: Block, sram: SramTop, scratch_after: int | None = None):
         self.system = system
         self.block = block
         self.sram = sram
+        self.scratch_after = scratch_after
+        """The ops known to precede the op being lowered, as `SramTop.allocate`'s `after`: its
+        scratch reuses only blocks those ops used (None: any released block)."""
         self.lanes = system.lanes
         self.location: LocationAttr = UnknownLoc()
         """Given to every op added: the ONNX node being lowered, so streams and traces name it."""
+
+    def scratch(self, chips: Sequence[int], vectors: int) -> int:
+        """SRAM for a temporary of the op being lowered (see `scratch_after`)."""
+        return self.sram.allocate(chips, vectors, self.scratch_after)
 
     def add(self, op: Operation) -> SSAValue:
         self.add_op(op)

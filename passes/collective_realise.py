@@ -79,7 +79,7 @@ class Realisation:
                 covered |= part.mask
         if covered != mask or len(parts) < 2:
             raise LockstepError(f"internal: chip {core} cannot form partial {mask:#x} of chunk {chunk}")
-        out = self.builder.sram.allocate([core], vectors) if out is None else out
+        out = self.builder.scratch([core], vectors) if out is None else out
         total = parts[0]
         for part in parts[1:]:
             token = self.builder.add(VxmOp(core, vectors, {"lhs": (total.addr, 1, total.tokens),
@@ -124,7 +124,7 @@ def realise_all_reduce(builder: ChipBuilder, system: System, schedule: Collectiv
         if part.addr == dst + offset:
             finished.add((sender, c))
         final = lands_final(receiver)
-        box = dst + offset if final else builder.sram.allocate([receiver], size)
+        box = dst + offset if final else builder.scratch([receiver], size)
         token = real.send(h, part, size, box)
         real.held.setdefault((receiver, c), []).append(Partial(mask, box, (token,)))
         if final:
@@ -170,7 +170,7 @@ def realise_all_gather(builder: ChipBuilder, system: System, schedule: Collectiv
             raise LockstepError(f"internal: chip {sender} forwards chunk {c} it does not hold")
         held = at[(sender, c)]
         place = (inbox + owner * shard + offset if receiver in rank_of
-                 else builder.sram.allocate([receiver], size))
+                 else builder.scratch([receiver], size))
         token = real.send(h, Partial(0, held.addr, held.tokens), size, place)
         at[(receiver, c)] = Placed(place, (token,))
         if receiver in rank_of:

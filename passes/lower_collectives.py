@@ -12,6 +12,7 @@ When each transfer happens, and on which link slots, is the scheduler's business
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,7 +48,7 @@ class Collectives:
 
     def transfer(self, src: Placed, src_core: int, dst_core: int, dst_addr: int, count: int) -> SSAValue:
         route = self.system.route(src_core, dst_core)
-        via = [self.builder.sram.allocate([link.dst], count) for link in route[:-1]]
+        via = [self.builder.scratch([link.dst], count) for link in route[:-1]]
         stride = max(self.system.serialization_cycles(link) for link in route)
         return self.builder.add(NetTransferOp(src.tokens, src_core, src.addr, dst_core, dst_addr, count, stride,
                                               [(l.src, l.dst, l.port) for l in route], via))
@@ -70,7 +71,7 @@ class Collectives:
         shard, stacked, dst_lay = Layout(local, lanes), Layout((len(group), *local), lanes), Layout(tuple(whole), lanes)
         plan = plan_moves(stacked, dst_lay, *gather_targets(local, axis, len(group), dst_lay))
         src, dst = self.int_attr(op, SRC_ADDR), self.int_attr(op, ADDR)
-        inbox = self.builder.sram.allocate(group, stacked.vectors)
+        inbox = self.builder.scratch(group, stacked.vectors)
         schedule = synthesize_on_group("all-gather", self.system, stacked.vectors * self.system.vector_bytes, group)
         stacks = realise_all_gather(self.builder, self.system, schedule, group, shard.vectors, src, inbox,
                                     list(op.inputs))
@@ -93,13 +94,35 @@ def gather_targets(local: tuple[int, ...], axis: int, parts: int, dst: Layout) -
     return flat // dst.width, flat % dst.width
 
 
+def collective_ancestors(ops: Iterable[Operation]) -> dict[Operation, int]:
+    """Per collective op, the collectives it depends on through its operands, as a bitset of
+    their indices in program order."""
+    reach: dict[Operation, int] = {}  # ops downstream of a collective; equal sets share one int
+    ancestors: dict[Operation, int] = {}
+    for op in ops:
+        bits = 0
+        for operand in op.operands:
+            more = reach.get(operand.owner, 0)  # type: ignore[arg-type]
+            if more & ~bits:
+                bits = more if not bits else bits | more
+        if isinstance(op, CollectiveOp):
+            ancestors[op] = bits
+            bits |= 1 << (len(ancestors) - 1)
+        if bits:
+            reach[op] = bits
+    return ancestors
+
+
 def lower_collectives(module: ModuleOp) -> None:
     for program in [op for op in module.ops if isinstance(op, ProgramOp)]:
         system = load_system(program.system.data)
         sram = SramTop(module, system)
-        for op in [op for op in program.body.block.ops if isinstance(op, CollectiveOp)]:
+        ancestors = collective_ancestors(program.body.block.ops)
+        for index, (op, after) in enumerate(ancestors.items()):
             block = Block()
-            lowering = Collectives(system, ChipBuilder(system, block, sram))
+            # Scratch (relay buffers, partial sums) reuses only blocks of collectives this one
+            # depends on: reusing an independent one's would make `schedule` serialise the two.
+            lowering = Collectives(system, ChipBuilder(system, block, sram, scratch_after=after))
             mark = sram.mark()
             if isinstance(op, AllReduceOp):
                 results = lowering.all_reduce(op)
@@ -113,7 +136,7 @@ def lower_collectives(module: ModuleOp) -> None:
                 new.location = op.location
             Rewriter.insert_op(new_ops, InsertPoint.before(op))
             Rewriter.replace_op(op, [], new_results=results)
-            sram.release_since(mark)  # buffers and partial sums; `schedule` orders their reuse
+            sram.release_since(mark, tag=1 << index)
         sram.check()
         sram.store(module)
 
