@@ -15,7 +15,8 @@ replays every hop against the contract in `schedule.py` (see docs/network.md):
 - at the end every participant holds what the collective promises it.
 
 Timing checks are vectorised with numpy; the holdings replay walks the hops in
-start order with Python ints as bitsets over ranks. Any violation raises a
+start order with Python ints as bitsets over ranks (a hop's built from its
+slice of `sources_idx`, see `_source_masks`). Any violation raises a
 LockstepError naming the hop (index, src->dst, cycle, chunk) and the problem.
 """
 
@@ -97,24 +98,29 @@ class _Checker:
     def check_arrays(self) -> None:
         h = self.hops
         count = len(h.src)
-        for name in ("dst", "port", "start", "end", "arrive", "chunk"):
+        for name in ("dst", "port", "start", "end", "arrive", "chunk", "sources_begin", "sources_end", "all_sources"):
             if len(getattr(h, name)) != count:
                 raise LockstepError(f"schedule: hop column '{name}' has {len(getattr(h, name))} entries, not {count}")
-        ptr = np.asarray(h.sources_ptr, dtype=np.int64)
-        if len(ptr) != count + 1 or (count + 1 and (ptr[0] != 0 or ptr[-1] != len(h.sources_idx))):
-            raise LockstepError("schedule: sources_ptr does not delimit sources_idx")
+        begin = np.asarray(h.sources_begin, dtype=np.int64)
+        end = np.asarray(h.sources_end, dtype=np.int64)
         full = np.asarray(h.all_sources, dtype=bool)
-        if len(full) != count:
-            raise LockstepError(f"schedule: hop column 'all_sources' has {len(full)} entries, not {count}")
-        listed = np.diff(ptr)
+        idx = np.asarray(h.sources_idx, dtype=np.int64)
+        if (bad := np.flatnonzero((begin < 0) | (end < begin) | (end > len(idx)))).size:
+            i = int(bad[0])
+            raise LockstepError(f"{self.where(i)}: its sources [{int(begin[i])}, {int(end[i])}) are not a slice of "
+                                f"the {len(idx)} entries of sources_idx")
+        listed = end - begin
         if count and (bad := np.flatnonzero((listed < 1) & ~full)).size:
             raise LockstepError(f"{self.where(int(bad[0]))}: carries no sources")
         if count and (bad := np.flatnonzero((listed > 0) & full)).size:
             raise LockstepError(f"{self.where(int(bad[0]))}: is marked all_sources but also lists sources")
-        idx = np.asarray(h.sources_idx, dtype=np.int64)
-        if (bad := np.flatnonzero((idx < 0) | (idx >= self.n))).size:
-            i = int(np.searchsorted(ptr, bad[0], side="right") - 1)
-            raise LockstepError(f"{self.where(i)}: source rank {int(idx[bad[0]])} is not a rank (0..{self.n - 1})")
+        # slices may share entries and leave some out: a hop is wrong if its slice covers a bad entry
+        not_rank = (idx < 0) | (idx >= self.n)
+        seen = np.concatenate([[0], np.cumsum(not_rank)])
+        if (bad := np.flatnonzero(seen[end] > seen[begin])).size:
+            i = int(bad[0])
+            rank = int(idx[begin[i] + int(np.argmax(not_rank[begin[i]:end[i]]))])
+            raise LockstepError(f"{self.where(i)}: source rank {rank} is not a rank (0..{self.n - 1})")
         if count and (bad := np.flatnonzero((h.chunk < 0) | (h.chunk >= self.s.chunk_count))).size:
             raise LockstepError(f"{self.where(int(bad[0]))}: no such chunk (0..{self.s.chunk_count - 1})")
 
@@ -227,8 +233,8 @@ class _Checker:
         by_arrive = np.argsort(h.arrive, kind="stable").tolist()
         start, arrive = h.start.tolist(), h.arrive.tolist()
         src, dst, chunk = h.src.tolist(), h.dst.tolist(), h.chunk.tolist()
-        masks, counts = _source_masks(h.sources_ptr, h.sources_idx, self.n)
-        if (bad := np.flatnonzero(counts != np.diff(h.sources_ptr))).size:
+        masks, counts = _source_masks(h.sources_begin, h.sources_end, h.sources_idx)
+        if (bad := np.flatnonzero(counts != h.sources_end - h.sources_begin)).size:
             raise LockstepError(f"{self.where(int(bad[0]))}: lists a source rank twice")
         full = (1 << self.n) - 1
         for i in np.flatnonzero(h.all_sources).tolist():
@@ -328,45 +334,44 @@ def _exact_cover(want: int, parts: list[int]) -> bool:
     return search(want)
 
 
-_POPCOUNT = np.array([bin(b).count("1") for b in range(256)], dtype=np.int64)
-
-
-def _source_masks(ptr: np.ndarray, idx: np.ndarray, n: int) -> tuple[list[int], np.ndarray]:
+def _source_masks(begin: np.ndarray, end: np.ndarray, idx: np.ndarray) -> tuple[list[int], np.ndarray]:
     """Every hop's listed sources as a Python int bitset over ranks (0 for a
     full-sum hop, which lists none), and how many distinct ranks each lists.
-    One-rank hops are shifted directly; the rest are built in numpy, 64 ranks
-    to a word, in blocks of hops to bound the memory."""
-    ptr = np.asarray(ptr, dtype=np.int64)
-    idx = np.asarray(idx, dtype=np.int64)
-    hops = len(ptr) - 1
-    lens = np.diff(ptr)
-    masks: list[int] = [0] * hops
+
+    One-rank hops are shifted directly. For the rest, X[p] = XOR of 1 << idx[j]
+    over j < p is taken at every slice bound in one walk over sources_idx, and
+    a slice's bitset is X[end] ^ X[begin]: linear in len(sources_idx) however
+    many slices overlap (a ring reduce-scatter's, ~N^2 / 4 ranks per chunk if
+    expanded). A rank listed twice in a slice cancels out, so such a slice has
+    fewer distinct ranks than entries."""
+    begin = np.asarray(begin, dtype=np.int64)
+    end = np.asarray(end, dtype=np.int64)
+    lens = end - begin
+    masks: list[int] = [0] * len(lens)
     counts = lens.copy()
     single = np.flatnonzero(lens == 1)
-    for i, r in zip(single.tolist(), idx[ptr[single]].tolist()):
+    for i, r in zip(single.tolist(), np.asarray(idx)[begin[single]].tolist()):
         masks[i] = 1 << r
     multi = np.flatnonzero(lens > 1)
-    words = max(1, (n + 63) // 64)
-    block = max(1, (1 << 23) // words)
-    for first in range(0, len(multi), block):
-        rows = multi[first : first + block]
-        rlens = lens[rows]
-        owner = np.repeat(np.arange(len(rows), dtype=np.int64), rlens)
-        at = np.repeat(ptr[rows] - np.concatenate([[0], np.cumsum(rlens)[:-1]]), rlens) + np.arange(int(rlens.sum()))
-        ranks = idx[at]
-        bits = np.zeros(len(rows) * words, dtype=np.uint64)
-        one = np.left_shift(np.uint64(1), (ranks & 63).astype(np.uint64))
-        np.bitwise_or.at(bits, owner * words + (ranks >> 6), one)
-        bits = bits.reshape(len(rows), words)
-        counts[rows] = _POPCOUNT[bits.view(np.uint8)].sum(axis=1)
-        if words == 1:
-            for i, m in zip(rows.tolist(), bits[:, 0].tolist()):
-                masks[i] = m
-        else:
-            raw = bits.astype("<u8").tobytes()
-            size = 8 * words
-            for j, i in enumerate(rows.tolist()):
-                masks[i] = int.from_bytes(raw[j * size : (j + 1) * size], "little")
+    if not len(multi):
+        return masks, counts
+    marks = np.unique(np.concatenate([begin[multi], end[multi]]))
+    first = int(marks[0])
+    # check_arrays rejected slices covering a non-rank; entries no slice covers cancel out of
+    # every X[end] ^ X[begin], so a negative one may be clipped to keep the shifts legal
+    ranks = np.maximum(np.asarray(idx, dtype=np.int64)[first : int(marks[-1])], 0).tolist()
+    prefix: list[int] = []
+    acc, at = 0, first
+    for mark in marks.tolist():
+        for r in ranks[at - first : mark - first]:
+            acc ^= 1 << r
+        prefix.append(acc)
+        at = mark
+    lo = np.searchsorted(marks, begin[multi]).tolist()
+    hi = np.searchsorted(marks, end[multi]).tolist()
+    for i, a, b in zip(multi.tolist(), lo, hi):
+        masks[i] = m = prefix[a] ^ prefix[b]
+        counts[i] = m.bit_count()
     return masks, counts
 
 

@@ -28,7 +28,7 @@ from functools import cached_property
 
 import numpy as np
 
-from compiler.collectives.schedule import Hops
+from compiler.collectives.schedule import Hops, ptr_slices
 from compiler.errors import LockstepError
 
 INF = np.int64(1) << 60
@@ -294,8 +294,9 @@ def expand(net: Net, sym: Symmetry, pattern: Pattern, chunk_of, sources_of) -> H
     element g's copy of pattern hop p).
 
     chunk_of(perms (G, chips), pattern chunk ids) -> (G, P) chunk ids;
-    sources_of(perms, pattern chunk ids) -> the sources CSR (ptr, idx) of the
-    G * P hops, or None: every hop carries the full sum (`all_sources`)."""
+    sources_of(perms, pattern chunk ids) -> the sources of the G * P hops as
+    consecutive lists (ptr, idx: hop h lists idx[ptr[h]:ptr[h + 1]]), or None:
+    every hop carries the full sum (`all_sources`)."""
     link = np.asarray(pattern.link, dtype=np.int64)
     start = np.asarray(pattern.start, dtype=np.int64)
     end = np.asarray(pattern.end, dtype=np.int64)
@@ -311,14 +312,15 @@ def expand(net: Net, sym: Symmetry, pattern: Pattern, chunk_of, sources_of) -> H
     chunk = chunk_of(perms, pchunk).ravel()
     got = sources_of(perms, pchunk)
     if got is None:
-        return Hops(src, dst, port, starts, ends, arrive, chunk, np.zeros(G * P + 1, dtype=np.int64),
-                    np.zeros(0, dtype=np.int32), np.ones(G * P, dtype=bool))
+        empty = np.zeros(G * P, dtype=np.int64)
+        return Hops(src, dst, port, starts, ends, arrive, chunk, empty, empty, np.zeros(0, dtype=np.int32),
+                    np.ones(G * P, dtype=bool))
     sptr, sidx = got
-    return Hops(src, dst, port, starts, ends, arrive, chunk, sptr, sidx)
+    return Hops(src, dst, port, starts, ends, arrive, chunk, *ptr_slices(sptr), sidx)
 
 
 def single_sources(owner_rank_fn, perms: np.ndarray, pchunk: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Sources CSR when every hop carries exactly one rank's data."""
+    """Sources (ptr, idx) when every hop carries exactly one rank's data."""
     idx = owner_rank_fn(perms, pchunk).ravel()
     return np.arange(len(idx) + 1, dtype=np.int64), idx
 
@@ -916,7 +918,11 @@ def reverse_tree_hops(net: Net, hops: Hops, owner_chip: np.ndarray, rank_of: np.
     chunk c becomes v->u carrying the partial sum of v's subtree of c's tree,
     so the sums flow to the chunk's owner (owner_chip[c]). Hops that bring a
     chip a chunk it already has (routes through a chip) are dropped first, so
-    the hops of a chunk form a tree. None if a link has no like twin."""
+    the hops of a chunk form a tree. None if a link has no like twin.
+
+    The sources are the trees' ranks in preorder (`tree_preorder`), once: a
+    subtree is a slice of them, so a chain of N chips costs N entries, not the
+    N^2 / 2 of listing every hop's whole upstream arc."""
     if len(hops) == 0:
         return hops
     ckey = hops.chunk.astype(np.int64) * net.n + hops.dst
@@ -927,77 +933,96 @@ def reverse_tree_hops(net: Net, hops: Hops, owner_chip: np.ndarray, rank_of: np.
     sel = np.sort(first[keep_first])
     sel = sel[hops.dst[sel] != owner_chip[hops.chunk[sel]]]
     if len(sel) != len(hops):
-        hops = Hops(hops.src[sel], hops.dst[sel], hops.port[sel], hops.start[sel], hops.end[sel], hops.arrive[sel],
-                    hops.chunk[sel], np.arange(len(sel) + 1, dtype=np.int64), hops.sources_idx[sel])
+        hops = hops.take(sel)
     lids = net.lookup(hops.src, hops.dst, hops.port)
     twin = net.reverse[lids]
     if (twin < 0).any():
         return None
     T = int(hops.arrive.max())
-    n = net.n
-    # subtree ranks: every (chunk, chip) pair lies in the subtree of each hop on its path up to the owner;
-    # walk all pairs up their trees at once (hop into a chip = its parent link)
-    src = hops.src.astype(np.int64)
-    key = hops.chunk.astype(np.int64) * n + hops.dst
-    span = (int(hops.chunk.max()) + 1) * n
-    if span <= 1 << 26:  # a dense (chunk, chip) -> hop table
-        table = np.full(span, -1, dtype=np.int64)
-        table[key] = np.arange(len(hops))
-
-        def hop_into(k: np.ndarray) -> np.ndarray:
-            return table[k]
-    else:
-        by_key = np.argsort(key, kind="stable")
-        sorted_key = key[by_key]
-
-        def hop_into(k: np.ndarray) -> np.ndarray:
-            return by_key[np.searchsorted(sorted_key, k)]
-    owner_of = np.asarray(owner_chip, dtype=np.int64)
-    c_of = hops.chunk.astype(np.int64)
-    w_rank = rank_of[hops.dst].astype(np.int64)
-    live = w_rank >= 0  # relays carry no contribution of their own
-    c_of, w_rank = c_of[live], w_rank[live]
-    h_cur = np.flatnonzero(live)
-    hs, rs = [], []
-    while len(h_cur):
-        hs.append(h_cur)
-        rs.append(w_rank)
-        anc = src[h_cur]
-        more = anc != owner_of[c_of]
-        c_of, w_rank, anc = c_of[more], w_rank[more], anc[more]
-        h_cur = hop_into(c_of * n + anc)
-    h_all = np.concatenate(hs) if hs else np.zeros(0, dtype=np.int64)
-    r_all = np.concatenate(rs) if rs else np.zeros(0, dtype=np.int64)
-    order = np.argsort(h_all, kind="stable")
-    counts = np.bincount(h_all, minlength=len(hops))
-    keep = counts > 0
-    sidx = r_all[order]
-    sptr = np.concatenate([[0], np.cumsum(counts[keep])]).astype(np.int64)
+    pos, size = tree_preorder(_hop_into_src(net.n, hops, np.asarray(owner_chip, dtype=np.int64)))
+    # node h is chip dst[h] in its chunk's tree; relays carry no contribution, so only ranks are listed
+    at_pos = np.empty_like(pos)
+    at_pos[pos] = np.arange(len(pos))
+    ranks = rank_of[hops.dst[at_pos]].astype(np.int64)
+    listed = ranks >= 0
+    before = np.concatenate([[0], np.cumsum(listed)])  # ranks listed before each preorder position
+    begin, end = before[pos], before[pos + size]
+    keep = end > begin
     dur = (hops.end - hops.start)[keep]
     new_start = T - hops.arrive[keep]
     new_end = new_start + dur
     return Hops(hops.dst[keep].copy(), hops.src[keep].copy(), hops.port[keep].copy(), new_start, new_end,
-                T - hops.start[keep], hops.chunk[keep].copy(), sptr, sidx)
+                T - hops.start[keep], hops.chunk[keep].copy(), begin[keep], end[keep], ranks[listed])
+
+
+def _hop_into_src(n: int, hops: Hops, owner_chip: np.ndarray) -> np.ndarray:
+    """Per hop of a forest of chunk trees (one hop into each chip but the
+    owner): the hop that brought its chunk to its src, -1 at the owner."""
+    key = hops.chunk.astype(np.int64) * n + hops.dst
+    want = hops.chunk.astype(np.int64) * n + hops.src
+    span = (int(hops.chunk.max()) + 1) * n
+    if span <= 1 << 26:  # a dense (chunk, chip) -> hop table
+        table = np.full(span, -1, dtype=np.int64)
+        table[key] = np.arange(len(hops))
+        parent = table[want]
+    else:
+        by_key = np.argsort(key, kind="stable")
+        parent = by_key[np.minimum(np.searchsorted(key[by_key], want), len(key) - 1)]
+    return np.where(hops.src == owner_chip[hops.chunk], -1, parent)
+
+
+def tree_preorder(parent: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A preorder of the forest in which node i's parent is parent[i] (-1 at a
+    root): every node's position and its subtree's size, so the subtree of i
+    is positions pos[i] .. pos[i] + size[i] - 1. Vectorised a tree level at a
+    time (a chain of N nodes: N small steps)."""
+    count = len(parent)
+    depth = (parent >= 0).astype(np.int64)  # hops from each node up to `anc`
+    anc = parent.copy()
+    for _ in range(max(1, count).bit_length() + 1):  # pointer jumping: the climb doubles every round
+        up = np.flatnonzero(anc >= 0)
+        if not len(up):
+            break
+        a = anc[up]
+        depth[up] += depth[a]
+        anc[up] = anc[a]
+    else:
+        raise ValueError("tree_preorder: the parent links have a cycle")
+    order = np.argsort(depth, kind="stable")
+    bounds = np.searchsorted(depth[order], np.arange(int(depth.max(initial=0)) + 2))
+    levels = [order[bounds[d]:bounds[d + 1]] for d in range(len(bounds) - 1)]
+    size = np.ones(count, dtype=np.int64)
+    for level in levels[:0:-1]:  # deepest first: children add into their parents
+        np.add.at(size, parent[level], size[level])
+    pos = np.empty(count, dtype=np.int64)
+    for d, level in enumerate(levels):
+        # siblings side by side (node order among them), each after the subtrees of those before it
+        level = level[np.argsort(parent[level], kind="stable")]
+        par, sz = parent[level], size[level]
+        before = np.cumsum(sz) - sz
+        first = np.ones(len(level), dtype=bool)
+        first[1:] = par[1:] != par[:-1]
+        group_start = np.maximum.accumulate(np.where(first, np.arange(len(level)), 0))
+        pos[level] = before - before[group_start] + (pos[par] + 1 if d else 0)
+    return pos, size
 
 
 def concat_hops(parts: list[Hops]) -> Hops:
     parts = [p for p in parts if len(p)]
     if not parts:
         z = np.zeros(0, dtype=np.int64)
-        return Hops(z, z, z, z, z, z, z, np.zeros(1, dtype=np.int64), z)
-    ptrs = []
-    off = 0
-    for i, p in enumerate(parts):
-        ptrs.append((p.sources_ptr[1:] if i else p.sources_ptr) + off)
-        off += int(p.sources_ptr[-1])
+        return Hops(z, z, z, z, z, z, z, z, z, z)
+    offsets = np.cumsum([0] + [len(p.sources_idx) for p in parts[:-1]])
     cols = [np.concatenate([getattr(p, f) for p in parts]) for f in ("src", "dst", "port", "start", "end", "arrive", "chunk")]
-    return Hops(*cols, np.concatenate(ptrs), np.concatenate([p.sources_idx for p in parts]),
+    begin = np.concatenate([p.sources_begin + off for p, off in zip(parts, offsets)])
+    end = np.concatenate([p.sources_end + off for p, off in zip(parts, offsets)])
+    return Hops(*cols, begin, end, np.concatenate([p.sources_idx for p in parts]),
                 np.concatenate([p.all_sources for p in parts]))
 
 
 def shift_hops(h: Hops, dt: int) -> Hops:
-    return Hops(h.src, h.dst, h.port, h.start + dt, h.end + dt, h.arrive + dt, h.chunk, h.sources_ptr, h.sources_idx,
-                h.all_sources)
+    return Hops(h.src, h.dst, h.port, h.start + dt, h.end + dt, h.arrive + dt, h.chunk, h.sources_begin,
+                h.sources_end, h.sources_idx, h.all_sources)
 
 
 def link_key(net: Net, h: Hops) -> np.ndarray:

@@ -7,8 +7,9 @@
                "chunk": 0, "sources": [0]}, ...]}
 
 "chips" is the system's chip count and every chip id is a system chip id;
-"sources" are ranks. Two optional keys appear only when needed:
-"participants" (the system chip of each rank) when they are not all chips
+"sources" are ranks, listed in full for every hop (the slices that share
+entries in memory, `Hops.sources_begin/end`, are expanded). Two optional keys
+appear only when needed: "participants" (the system chip of each rank) when they are not all chips
 0..chips-1 in order (failed chips, a subset), and "port" on every link and hop
 when the system has parallel links between a pair of chips. A hop carrying the
 full sum (every rank; `Hops.all_sources`) writes "sources": "all" instead of
@@ -28,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from compiler.collectives.schedule import KINDS, CollectiveSchedule, Hops
+from compiler.collectives.schedule import KINDS, CollectiveSchedule, Hops, ptr_slices
 from compiler.errors import LockstepError
 from compiler.system import System
 
@@ -59,8 +60,7 @@ def to_json(schedule: CollectiveSchedule, system: System) -> dict[str, Any]:
     data["links"] = link_rows
     data["chunks"] = {"count": int(schedule.chunk_count), "bytes": int(schedule.chunk_bytes)}
     flat = hops.sources_idx.tolist()
-    ptr = hops.sources_ptr.tolist()
-    sources = [flat[a:b] for a, b in zip(ptr, ptr[1:])]
+    sources = [flat[a:b] for a, b in zip(hops.sources_begin.tolist(), hops.sources_end.tolist())]
     for i in np.flatnonzero(hops.all_sources).tolist():
         sources[i] = "all"
     columns = [hops.src.tolist(), hops.dst.tolist(), hops.start.tolist(), hops.end.tolist(),
@@ -123,7 +123,7 @@ def from_json(data: Mapping[str, Any]) -> CollectiveSchedule:
         raise LockstepError("schedule JSON: every hop needs integer src, dst, start, end, arrive, chunk "
                             "and sources: a list of integer ranks or \"all\"") from None
     hops = Hops(cols["src"], cols["dst"], cols["port"], cols["start"], cols["end"], cols["arrive"],
-                cols["chunk"], ptr, idx, full)
+                cols["chunk"], *ptr_slices(ptr), idx, full)
     return CollectiveSchedule(kind=kind, participants=tuple(int(p) for p in participants),
                               bytes_per_chip=_field(data, "bytes_per_chip", int), chunk_count=count,
                               chunk_bytes=size, hops=hops, algorithm=str(data.get("algorithm", "imported")))

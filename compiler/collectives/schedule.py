@@ -7,16 +7,24 @@ Conventions (also the `--export-schedule` JSON contract, see docs/network.md):
   wire) over directed link (src, dst, port): it occupies the link during
   [start, end) and lands at dst at `arrive` (= end + hop latency). A chip
   forwards a chunk only once it has fully arrived.
-- `sources` (CSR: `sources_ptr`, `sources_idx`, ranks) are the chips whose
-  contributions the hop's data carries: one chip for a gathered piece, several
-  for a partial sum. A chip may add partial sums of one chunk whose sources
-  are disjoint; reductions take no link time.
+- `sources` are the chips (ranks) whose contributions the hop's data carries:
+  one chip for a gathered piece, several for a partial sum. A chip may add
+  partial sums of one chunk whose sources are disjoint; reductions take no
+  link time. Hop h's sources are the slice
+  `sources_idx[sources_begin[h]:sources_end[h]]`. Slices may overlap and
+  share entries, which keeps a reduction's sources linear in size: a
+  reduce-scatter that is an all-gather turned around stores each chunk's
+  tree once, its ranks in preorder, so that every subtree (what one reversed
+  hop carries) is a slice; a chain (ring) of N chips costs N entries rather
+  than the N^2/2 of listing every hop's upstream arc (N^3/4 ~ 2.7e8 for a
+  ring reduce-scatter on 1024 chips). Entries no slice covers are allowed.
+  The JSON export still lists every hop's sources in full (export.py).
 - `all_sources` (bool per hop) marks a full sum: the hop carries every
-  participant's contribution, and its `sources_ptr` range is empty (an
-  all-reduce's broadcast hops would otherwise list all N ranks each: ~1G
-  entries at 1024 chips). `sources(hop, ranks)` expands it.
+  participant's contribution, and its slice is empty (an all-reduce's
+  broadcast hops would otherwise list all N ranks each: ~1G entries at 1024
+  chips). `sources(hop, ranks)` expands it.
 - dtypes: chip, port, chunk and rank columns are int32 (ids far below 2**31),
-  times and `sources_ptr` int64; `Hops` converts on construction. Code that
+  times and the slice bounds int64; `Hops` converts on construction. Code that
   combines ids into one key (`chunk * chips + dst`) must widen to int64 first.
 - Ownership of chunk c (count = chunk_count, N = len(participants), k = count / N):
   all-gather: starts on rank c // k, ends everywhere. reduce-scatter: every rank
@@ -36,7 +44,7 @@ KINDS = ("all-reduce", "all-gather", "reduce-scatter", "all-to-all", "broadcast"
 
 
 ID = np.int32  # chips, ports, chunks, ranks
-TIME = np.int64  # cycles, CSR offsets
+TIME = np.int64  # cycles, offsets into sources_idx
 
 
 @dataclass
@@ -48,16 +56,18 @@ class Hops:
     end: np.ndarray
     arrive: np.ndarray
     chunk: np.ndarray
-    sources_ptr: np.ndarray
+    sources_begin: np.ndarray
+    sources_end: np.ndarray
     sources_idx: np.ndarray
-    all_sources: np.ndarray | None = None  # bool per hop: carries every participant (sources range empty)
+    all_sources: np.ndarray | None = None  # bool per hop: carries every participant (empty slice)
 
     def __post_init__(self) -> None:
         # no copy when a column already has its dtype
         self.src, self.dst, self.port, self.chunk, self.sources_idx = (
             np.asarray(c, dtype=ID) for c in (self.src, self.dst, self.port, self.chunk, self.sources_idx))
-        self.start, self.end, self.arrive, self.sources_ptr = (
-            np.asarray(c, dtype=TIME) for c in (self.start, self.end, self.arrive, self.sources_ptr))
+        self.start, self.end, self.arrive, self.sources_begin, self.sources_end = (
+            np.asarray(c, dtype=TIME) for c in (self.start, self.end, self.arrive, self.sources_begin,
+                                                self.sources_end))
         if self.all_sources is None:
             self.all_sources = np.zeros(len(self.src), dtype=bool)
         else:
@@ -73,7 +83,19 @@ class Hops:
             if ranks is None:
                 raise ValueError(f"hop {hop} carries the full sum: pass the number of ranks")
             return np.arange(ranks, dtype=ID)
-        return self.sources_idx[self.sources_ptr[hop] : self.sources_ptr[hop + 1]]
+        return self.sources_idx[self.sources_begin[hop] : self.sources_end[hop]]
+
+    def take(self, sel: np.ndarray) -> Hops:
+        """The hops `sel` (indices or a mask), their slices still into the same `sources_idx`."""
+        return Hops(self.src[sel], self.dst[sel], self.port[sel], self.start[sel], self.end[sel], self.arrive[sel],
+                    self.chunk[sel], self.sources_begin[sel], self.sources_end[sel], self.sources_idx,
+                    self.all_sources[sel])
+
+
+def ptr_slices(ptr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(sources_begin, sources_end) of consecutive lists: list h is idx[ptr[h]:ptr[h + 1]]."""
+    ptr = np.asarray(ptr, dtype=TIME)
+    return ptr[:-1], ptr[1:]
 
 
 class HopsBuilder:
@@ -100,9 +122,8 @@ class HopsBuilder:
 
     def build(self) -> Hops:
         src, dst, port, start, end, arrive, chunk = (np.asarray(c, dtype=np.int64) for c in self._cols)
-        return Hops(src, dst, port, start, end, arrive, chunk,
-                    np.asarray(self._ptr, dtype=np.int64), np.asarray(self._sources, dtype=np.int64),
-                    np.asarray(self._all, dtype=bool))
+        return Hops(src, dst, port, start, end, arrive, chunk, *ptr_slices(self._ptr),
+                    np.asarray(self._sources, dtype=np.int64), np.asarray(self._all, dtype=bool))
 
 
 @dataclass

@@ -10,7 +10,7 @@ import numpy as np
 
 from compiler.collectives import engine
 from compiler.collectives.engine import Net, Symmetry
-from compiler.collectives.schedule import Hops
+from compiler.collectives.schedule import Hops, ptr_slices
 
 # Budgets on Python-level work: pattern hops a greedy scheduler may place.
 TREE_BUDGET = 150_000
@@ -106,14 +106,14 @@ def chain_plan(job: Job, chains: list[list[int]], vec: int, chunk_ids: np.ndarra
     ci = np.asarray(pattern.chunk, dtype=np.int64)
     end = np.asarray(pattern.end, dtype=np.int64)
     hops = Hops(net.src[link], net.dst[link], net.port[link], np.asarray(pattern.start, dtype=np.int64), end,
-                end + net.lat[link], chunk_ids[ci], np.arange(len(link) + 1, dtype=np.int64), source_ranks[ci])
+                end + net.lat[link], chunk_ids[ci], *ptr_slices(np.arange(len(link) + 1)), source_ranks[ci])
     return Plan(hops, chunk_count, vec)
 
 
 def reversed_trees(job: Job, trees: Trees) -> tuple[engine.Pattern, np.ndarray, np.ndarray] | None:
     """The reduction that mirrors a tree all-gather: the pattern turned around
     (engine.reverse_pattern), each hop carrying the ranks of its subtree.
-    Returns the reversed pattern and the sources CSR of its copies by the
+    Returns the reversed pattern and the sources (ptr, idx) of its copies by the
     group (copy g of pattern hop p is hop g * len(pattern) + p)."""
     got = engine.reverse_pattern(job.net, trees.pattern, trees.parent, trees.owners)
     if got is None:
@@ -125,7 +125,7 @@ def reversed_trees(job: Job, trees: Trees) -> tuple[engine.Pattern, np.ndarray, 
 def subtree_sources(job: Job, sym: Symmetry, pattern: engine.Pattern, ptr: np.ndarray, chips: np.ndarray
                     ) -> tuple[engine.Pattern, np.ndarray, np.ndarray]:
     """Pattern hop i carries the partial sum of chips[ptr[i]:ptr[i+1]] (pattern
-    coordinates): the sources CSR of its copies by the group (copy g of pattern
+    coordinates): the sources (ptr, idx) of its copies by the group (copy g of pattern
     hop p is hop g * len(pattern) + p), in ranks. Hops that carry relay chips
     only are dropped from the pattern."""
     perms = sym.perms
@@ -166,8 +166,8 @@ def reduce_scatter_from(job: Job, ag: Plan) -> Plan | None:
 
 def full_sum_sources(job: Job, hops: Hops) -> tuple[Hops, dict]:
     """The same hops carrying the full sum (every rank): `all_sources`, no list."""
-    ptr = np.zeros(len(hops) + 1, dtype=np.int64)
-    return (Hops(hops.src, hops.dst, hops.port, hops.start, hops.end, hops.arrive, hops.chunk, ptr,
+    empty = np.zeros(len(hops), dtype=np.int64)
+    return (Hops(hops.src, hops.dst, hops.port, hops.start, hops.end, hops.arrive, hops.chunk, empty, empty,
                  np.zeros(0, dtype=np.int32), np.ones(len(hops), dtype=bool)), {})
 
 
