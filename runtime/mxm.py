@@ -13,18 +13,23 @@ from collections.abc import Callable
 
 import numpy as np
 
+from runtime.errors import BrokenPromise
 from runtime.program import Events, Program
-from runtime.search import earliest, member, pair_members
+from runtime.search import Violation, earliest, member, pair_members
 
 
-def check_tiles(program: Program, matmuls: Events) -> np.ndarray:
-    """Checks every matmul iteration's tile; returns, per matmul event, its mxm_load op."""
+def check_tiles(program: Program, matmuls: Events, load_rows: np.ndarray) -> np.ndarray:
+    """Checks every matmul iteration's tile among the loads rows `load_rows` (those of the
+    matmuls' chips at least); returns, per matmul event, its mxm_load op."""
     loads = program.loads
-    horizon = int(max(matmuls.cycle.max(initial=0), loads.cycle0.max(initial=0))) + 1
-    load_keys = loads.key * horizon + loads.cycle0
+    if load_rows.size == 0 and matmuls.run.size:  # no plane holds a tile
+        raise _broken_tile(program, matmuls, int(np.argmin(matmuls.cycle)), None, False)
+    key, cycle0 = loads.key[load_rows], loads.cycle0[load_rows]
+    horizon = int(max(matmuls.cycle.max(initial=0), cycle0.max(initial=0))) + 1
+    load_keys = key * horizon + cycle0
     order = np.argsort(load_keys, kind="stable")
     position = np.searchsorted(load_keys[order], matmuls.key * horizon + matmuls.cycle, side="right") - 1
-    row = order[np.maximum(position, 0)]
+    row = load_rows[order[np.maximum(position, 0)]]
     loaded = (position >= 0) & (loads.key[row] == matmuls.key)
     named = loaded & member(program.weights_allowed, matmuls.run * program.n_ops + loads.op[row])
     ready = named & (program.load_ready[row] <= matmuls.cycle)
@@ -33,7 +38,13 @@ def check_tiles(program: Program, matmuls: Events) -> np.ndarray:
     return loads.op[row]
 
 
-def _broken_tile(program: Program, matmuls: Events, bad: int, row: int | None, named: bool) -> Exception:
+def _broken_tile(program: Program, matmuls: Events, bad: int, row: int | None, named: bool) -> Violation:
+    """Matmul event `bad` finds no tile (row None), a tile its weights do not name, or one not yet ready."""
+    error = _tile_error(program, matmuls, bad, row, named)
+    return Violation("tiles", matmuls.place(bad, int(matmuls.cycle[bad])), error)
+
+
+def _tile_error(program: Program, matmuls: Events, bad: int, row: int | None, named: bool) -> BrokenPromise:
     op, cycle = int(matmuls.op[bad]), int(matmuls.cycle[bad])
     at = f"matmul iteration {int(matmuls.iteration[bad])}"
     wanted = pair_members(program.weights_allowed, int(matmuls.run[bad]), program.n_ops)
@@ -67,7 +78,7 @@ def check_int8_reads(program: Program, reads: Events, writes: Events, read_sourc
         what = f"the int8 load reads byte plane {int(program.read_plane[run])} of address {addr}, which holds fp32 data from {writer}"
     else:
         what = f"operand '{program.read_slot[run]}' reads address {addr} as fp32, but it holds int8 vectors from {writer}"
-    raise program.blame(op, int(reads.cycle[bad]), what)
+    raise Violation("int8 reads", reads.place(bad, int(reads.cycle[bad])), program.blame(op, int(reads.cycle[bad]), what))
 
 
 def tile(rows: np.ndarray, lanes: int) -> np.ndarray:

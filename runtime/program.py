@@ -71,6 +71,11 @@ class Events:
     addr: np.ndarray
     key: np.ndarray
 
+    def place(self, event: int, cycle: int) -> tuple[int, int, int]:
+        """A violating event's rank as `earliest(mask, cycles)` over every row's events would order it:
+        its cycle (`cycles[event]`), then its row and iteration (`expand()` order)."""
+        return cycle, int(self.run[event]), int(self.iteration[event])
+
 
 @dataclass(frozen=True)
 class Runs:
@@ -96,9 +101,23 @@ class Runs:
     def last_cycle(self) -> np.ndarray:
         return self.cycle0 + (self.count - 1) * self.dcycle
 
-    def expand(self) -> Events:
-        run = np.repeat(np.arange(self.count.size), self.count)
-        iteration = np.arange(run.size, dtype=np.int64) - self.offsets[run]
+    @property
+    def latest(self) -> int:
+        """The largest event cycle, 0 without events."""
+        return int(np.maximum(self.cycle0, self.last_cycle)[self.count > 0].max(initial=0))
+
+    def by_chip(self, chips: int) -> list[np.ndarray]:
+        """Per chip, the indices of its rows, ascending (so its events keep their order in `expand()`)."""
+        order = np.argsort(self.chip, kind="stable")
+        return np.split(order, np.cumsum(np.bincount(self.chip, minlength=chips))[:-1])
+
+    def expand(self, rows: np.ndarray | None = None) -> Events:
+        """The events of every row, or of `rows` (ascending) only; `run` is the row's index either way."""
+        if rows is None:
+            rows = np.arange(self.count.size)
+        count = self.count[rows]
+        run = np.repeat(rows, count)
+        iteration = np.arange(run.size, dtype=np.int64) - np.repeat(np.cumsum(count) - count, count)
         return Events(
             run=run,
             iteration=iteration,

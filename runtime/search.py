@@ -4,6 +4,18 @@ from __future__ import annotations
 
 import numpy as np
 
+from runtime.errors import BrokenPromise
+
+
+class Violation(Exception):
+    """The earliest broken promise one check finds on some chips, with `key`, which orders it among
+    that check's violations on every chip as one check of all chips at once would (smallest first):
+    a caller checking chip by chip reports the smallest."""
+
+    def __init__(self, check: str, key: tuple[int, ...], error: BrokenPromise) -> None:
+        super().__init__(str(error))
+        self.check, self.key, self.error = check, key, error
+
 
 def earliest(mask: np.ndarray, cycles: np.ndarray) -> int | None:
     """Index of the violation (True in mask) with the smallest cycle, None if there is none."""
