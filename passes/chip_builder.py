@@ -303,7 +303,16 @@ class ChipBuilder:
                                     fields={"op": op, "first": first, "width": width, "lanes": lanes}))
 
     def copy(self, core: int, src: Placed, dst: int, count: int, src_step: int = 1, dst_step: int = 1) -> SSAValue:
-        return self.add(MemCopyOp(core, count, {"src": (src.addr, src_step, src.tokens)}, dst=(dst, dst_step)))
+        """A run of whole vectors copied. A long run (a decode step's KV cache: thousands of vectors a
+        head) goes in pieces over the VXM units, which pass a vector a cycle each like the MEM unit's
+        copy stream, but are 16 to its 2; a short one stays one MEM copy."""
+        units = self.system.units["vxm"]
+        if count < 2 * MIN_PIECE or units <= self.system.units["mem"]:
+            return self.add(MemCopyOp(core, count, {"src": (src.addr, src_step, src.tokens)}, dst=(dst, dst_step)))
+        pieces = [self.add(VxmOp(core, size, {"lhs": (src.addr + first * src_step, src_step, src.tokens)},
+                                 dst=(dst + first * dst_step, dst_step), fields={"op": "copy", "lanes": self.lanes}))
+                  for first, size in self.pieces(count, units)]
+        return self.producers(core, tuple(pieces))[0]
 
     def moves(self, core: int, groups: Sequence[MoveGroup], src: Placed | Sequence[Placed], dst: int) -> Placed:
         """Lane moves in merge order: a move of order k > 0 names the order k-1 moves into its
