@@ -194,3 +194,37 @@ def test_random_programs_reusing_addresses_verify_and_match_the_runtime(tmp_path
         "schedule.cycles"].value.data  # type: ignore[union-attr]
     with pytest.raises(PassFailedException, match="was overwritten|in the same cycle"):  # the guard was needed
         VerifySchedulePass().apply(Context(), unguarded(text))
+
+
+
+CONCAT_AFTER_COMPUTE = """
+func.func @main(%past: tensor<4x1xf32> {tops.name = "past"}, %x: tensor<4x320xf32> {tops.name = "x"})
+    -> (tensor<4x2xf32> {tops.name = "present"}) {
+  %h = tops.relu %x : tensor<4x320xf32>
+  %new = tops.reduce_sum %h axes = [1] : (tensor<4x320xf32>) -> tensor<4x1xf32>
+  %present = tops.concat %past, %new axis = 1 : (tensor<4x1xf32>, tensor<4x1xf32>) -> tensor<4x2xf32>
+  func.return %present : tensor<4x2xf32>
+}
+"""
+
+
+def test_a_concat_takes_no_space_read_on_the_way_to_one_of_its_parts():
+    """A concat writes `past`'s part as soon as `past` is there, before `new` exists, so it may not
+    take h's block (4 vectors, free once the reduction read it): `schedule` would hold that write
+    back for the read. The reduction itself, which reads h, may."""
+    from xdsl.parser import Parser
+
+    from compiler.pipeline import context
+    from passes.chip_builder import SramTop
+    from passes.partition import PartitionPass
+    from passes.place import assign, liveness
+
+    module = Parser(context(), CONCAT_AFTER_COMPUTE).parse_module()
+    PassPipeline((PartitionPass(chips=1),)).apply(Context(), module)
+    func = main_function(module)
+    relu, reduce, concat = list(func.body.block.ops)[:3]
+    live = liveness(func)
+    assert live.ancestors[2] == 0b11 and live.writes_after[2] == 0  # past is an argument
+    assert live.writes_after[1] == live.ancestors[1] == 0b1
+    _, addrs = assign(func, 320, SramTop(None, load_system("single")), may_wait=False)
+    assert addrs[concat] != addrs[relu]
