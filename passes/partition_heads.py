@@ -11,18 +11,29 @@ computes head block `i * parts / chips` of each piece (a permuted column split o
 weight: its q, k and v columns). With fewer heads than chips (4 heads on 8 chips) each head
 block is computed by `chips / parts` chips.
 
-Grouped-query attention (Llama: 4 query heads, 2 KV heads) reaches `partition` as matmuls
-batched on the KV heads (passes/normalise_attention.py): the query heads [.., H, S, d] are
-viewed as [.., KV, G*S, d] and multiplied by the un-repeated K and V. So a chip's query
-heads must be whole KV groups: the query projection splits into as many parts as divide
-the KV heads (4 chips, 2 KV heads: each group on 2 chips), the same blocks as the K and V
-projections, and the grouped matmuls are local (`attention_projections` finds the
-projections behind them). This holds also when K and V are graph inputs and outputs (the
+Grouped-query attention (Llama: 8 query heads, 2 KV heads, groups of G = 4) reaches
+`partition` as matmuls batched on the KV heads (passes/normalise_attention.py): the query
+heads [.., H, S, d] are viewed as [.., KV, G*S, d] and multiplied by the un-repeated K and
+V. A chip's query heads are either whole KV groups or a consecutive run inside one group
+(`head_blocks`), never parts of two groups. The K and V projections split by KV heads as
+any projection does, so with more chips than KV heads a KV head is computed on several
+chips (8 chips, 2 KV heads: each on 4). The query projection splits by query heads as far
+as the chips allow: 8 chips, one query head each; chips 0-3 hold KV head 0. The grouped
+matmuls stay local: with whole groups per chip they are batched on the chip's KV heads;
+with part of a group (`kv_heads_of`) each chip multiplies only its heads' rows [.., 1,
+its heads * S, d] of the grouped view by its group's K and V (passes/partition_tensor.py),
+and the output projection then takes its rows by query heads. Compared with computing
+every group whole on each of its chips, that divides each chip's share of the query and
+output projections and its attention rows by up to the chips per KV head (Llama-2-70B, 64
+query heads in 8 groups, on 64 chips: by 8). `attention_projections` finds the
+projections behind the grouped matmuls. K and V may also be graph inputs and outputs (the
 KV cache a decode step takes and returns): each chip holds only its KV heads of the cache,
 which the host writes and reads in slices (passes/host_io.py).
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from xdsl.ir import SSAValue
 
@@ -86,7 +97,7 @@ def projection_shard(op: tops.MatmulOp, chips: int, group: int = 1) -> Shard | N
     pieces = head_pieces(op)
     if pieces is None or any(heads % group for _, _, heads in pieces):
         return None
-    parts = largest_divisor(chips, [heads // group for _, _, heads in pieces])
+    parts = head_blocks(chips, [heads for _, _, heads in pieces], group)
     if parts == 1:
         return None
     holds = []
@@ -98,9 +109,34 @@ def projection_shard(op: tops.MatmulOp, chips: int, group: int = 1) -> Shard | N
     return Shard(rank - 1, tuple(holds))
 
 
-def grouping(op: tops.ReshapeOp) -> int | None:
+def head_blocks(chips: int, heads: Sequence[int], group: int) -> int:
+    """Into how many blocks of whole heads the chips split every piece: the most that divide
+    the chips and each piece's heads, if every block is whole KV groups of `group` heads or
+    lies inside one group; else the most blocks of whole groups (16 chips, 24 query heads in
+    6 groups of 4: 8 blocks of 3 would straddle groups, so 2 blocks of 3 groups)."""
+    parts = largest_divisor(chips, heads)
+    if all((n // parts) % group == 0 or group % (n // parts) == 0 for n in heads):
+        return parts
+    return largest_divisor(chips, [n // group for n in heads])
+
+
+def kv_heads_of(heads: Shard, group: int) -> Shard | None:
+    """The KV heads the chips need when each holds a consecutive run of query heads (`heads`)
+    inside one group of `group`, shorter than the group: chip i holds its group's KV head (same
+    axis); None when some chip's heads are not such a run (whole groups: the grouped view keeps
+    the chips' slices whole, passes/partition_layout.py `reshaped`)."""
+    kv = []
+    for held in heads.holds:
+        first = held[0]
+        if len(held) >= group or held != tuple(range(first, first + len(held))) or first // group != held[-1] // group:
+            return None
+        kv.append((first // group,))
+    return Shard(heads.axis, tuple(kv))
+
+
+def grouping(src: Sequence[int], dst: Sequence[int]) -> int | None:
     """G of a reshape [.., H, M, K] -> [.., H/G, G*M, K] (query heads gathered per KV head), else None."""
-    src, dst = tops.shape_of(op.input), tops.shape_of(op.result)
+    src, dst = list(src), list(dst)
     if len(src) != len(dst) or len(src) < 3 or src[:-3] != dst[:-3] or src[-1] != dst[-1] or src[-3] % dst[-3]:
         return None
     group = src[-3] // dst[-3]
@@ -134,7 +170,7 @@ def attention_projections(ops: list) -> tuple[dict[tops.MatmulOp, int], set[tops
     for op in ops:
         if not isinstance(op, tops.MatmulOp) or not isinstance(reshape := op.lhs.owner, tops.ReshapeOp):
             continue
-        if (group := grouping(reshape)) is None:
+        if (group := grouping(tops.shape_of(reshape.input), tops.shape_of(reshape.result))) is None:
             continue
         for projection in projections_behind(reshape.input):
             queries[projection] = group

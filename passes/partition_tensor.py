@@ -11,7 +11,9 @@ each op to run on its operands' local pieces, its types becoming the local shape
 - a matmul whose input is sharded on the contracted axis splits the weight by rows and an
   all-reduce sums the partial products (a row held by several chips counts once);
 - a batched matmul with both operands sharded on one batch axis (attention heads, or KV
-  groups), or an input sharded on a row axis times a whole B, is local;
+  groups), or an input sharded on a row axis times a whole B, is local; so is a grouped-query
+  matmul whose chips hold query heads inside one KV group: each multiplies its heads' rows by
+  its group's K or V (`in_group`, passes/partition_heads.py);
 - elementwise ops, reshapes and transposes that keep each chip's slices whole, softmax and
   reductions over other axes, broadcasts, and data movement that takes the sharded axis in
   order or slices it alike on every chip run on the pieces; im2col runs on row tiles with
@@ -56,7 +58,13 @@ from passes.partition_conv import (
     spatial_rows_axis,
     spatial_tiling,
 )
-from passes.partition_heads import attention_projections, projection_shard
+from passes.partition_heads import (
+    attention_projections,
+    grouping,
+    kv_heads_of,
+    only_user,
+    projection_shard,
+)
 from passes.partition_layout import (
     Shard,
     arranged,
@@ -69,7 +77,8 @@ from passes.partition_layout import (
 SPLIT_KIND = "part.split_kind"
 """On a matmul under `tensor`: "column" (B split by columns; "column by heads" when each chip
 gets whole heads of a permuted or replicated layout), "row" (by rows, then an all-reduce),
-"heads" (both operands sharded on a batch axis), "rows of A" (A sharded on a row axis, B
+"heads" (both operands sharded on a batch axis), "query heads in group" (a grouped-query
+matmul on each chip's query heads of one KV group), "rows of A" (A sharded on a row axis, B
 whole), "spatial rows[, halo A+B]" or "output channels" (a convolution) or "replicated";
 under `pipeline`: "stage K"."""
 
@@ -121,6 +130,11 @@ class TensorParallel:
     """The query projections of grouped-query attention and their KV group size."""
     kv_projections: set[tops.MatmulOp] = field(default_factory=set)
     """Its K and V projections (passes/partition_heads.py)."""
+    in_group: dict[SSAValue, tuple[Shard, Shard]] = field(default_factory=dict)
+    """Grouped query rows [.., KV, G*S, ..] of which each chip holds only its query heads' rows
+    [.., 1, its heads * S, ..] (no sharding of one axis describes that): the query heads'
+    sharding of the ungrouped tensor [.., H, S, ..] they come from and return to, and the KV
+    heads the chips need (passes/partition_heads.py, `kv_heads_of`)."""
 
     @property
     def parts(self) -> int:
@@ -243,7 +257,10 @@ class TensorParallel:
     def follows(self, op: Operation) -> bool:
         """Attention heads stay on their chips: a reshape that keeps every chip's slices whole
         rows of one axis, a transpose (the axis moves), a softmax or kept-dims reduction over
-        other axes run on the shards. False when the op needs whole tensors."""
+        other axes run on the shards; so do the reshapes around a grouped-query matmul on
+        query heads inside one KV group (`regroups`). False when the op needs whole tensors."""
+        if isinstance(op, tops.ReshapeOp) and self.regroups(op):
+            return True
         shard = self.layout(op.operands[0])
         if shard is None:
             return False
@@ -262,6 +279,37 @@ class TensorParallel:
             return False
         self.shard_result(op, out)
         return True
+
+    def regroups(self, op: tops.ReshapeOp) -> bool:
+        """The reshapes around a grouped-query matmul whose chips hold query heads inside one KV
+        group: into groups [.., H, S, d] -> [.., KV, G*S, d] each chip views its own heads
+        [.., 1, its heads * S, d] (when the reshape's only use is as A of such a matmul, whose
+        only user is the reshape back); back to heads they are sharded as before. False otherwise."""
+        if op.input in self.in_group:
+            self.shard_result(op, self.in_group[op.input][0])
+            return True
+        src, dst = self.global_shape(op.input), tops.shape_of(op.result)
+        heads, group = self.layout(op.input), grouping(src, dst)
+        if heads is None or group is None or heads.axis != len(src) - 3:
+            return False
+        kv = kv_heads_of(heads, group)
+        uses = list(op.result.uses)
+        if kv is None or len(uses) != 1 or uses[0].index != 0 or not isinstance(uses[0].operation, tops.MatmulOp):
+            return False
+        back = only_user(uses[0].operation.results[0])
+        if not isinstance(back, tops.ReshapeOp) or list(tops.shape_of(back.result)[:-1]) != src[:-1]:
+            return False
+        self.in_group[retype(op.result, [*dst[:-3], 1, heads.local * src[-2], dst[-1]])] = heads, kv
+        return True
+
+    def grouped_matmul(self, op: tops.MatmulOp) -> None:
+        """Each chip's query rows of one KV group times that group's B (K or V): local, no
+        reduction (the rows' softmax and the output projection's row split follow the heads)."""
+        heads, kv = self.in_group[op.lhs]
+        op.operands[1] = self.to_layout(op.rhs, kv, op)
+        rows = tops.shape_of(op.lhs)[:-1]
+        self.in_group[retype(op.result, [*rows, tops.shape_of(op.rhs)[-1]])] = heads, kv
+        op.attributes[SPLIT_KIND] = StringAttr("query heads in group")
 
     def elementwise(self, op: Operation) -> None:
         """Operands of one shape (after normalise): the first computed operand's sharding wins,
@@ -327,6 +375,9 @@ class TensorParallel:
         self.tilings[op.results[0]] = tiling
 
     def matmul(self, op: tops.MatmulOp) -> None:
+        if op.lhs in self.in_group:
+            self.grouped_matmul(op)
+            return
         a, b = op.lhs, op.rhs
         rank, b_rank = len(tops.shape_of(a)), len(tops.shape_of(b))
         sa, sb = self.layout(a), self.layout(b)

@@ -98,15 +98,18 @@ def test_bert_heads_stay_on_their_chips():
 @pytest.mark.parametrize("chips", [2, 8])
 def test_llama_grouped_query_attention_runs_per_head(name, chips):
     """4 query heads, 2 KV heads (attention batched on the KV heads after normalise), K and V
-    (the KV cache) are outputs: the query heads are split by whole KV groups (on 8 chips each
-    group on 4) and K and V by the same KV heads, the cache outputs (and a decode step's cache
-    inputs) held in slices the host reads (writes) per chip (passes/host_io.py), never
-    gathered. Only the two row splits' all-reduces move data."""
+    (the KV cache) are outputs: K and V are split by KV heads (on 8 chips each on 4), the
+    query heads by whole KV groups on 2 chips and one query head per 2 chips on 8 (each chip
+    multiplies only its head's rows by its group's K and V), the cache outputs (and a decode
+    step's cache inputs) held in slices the host reads (writes) per chip
+    (passes/host_io.py), never gathered. Only the two row splits' all-reduces move data."""
     splits, ir = partitioned(name, chips)
-    query = "column by heads, 4 chips per head block" if chips == 8 else "column"
-    assert splits["/self_attn/q_proj/MatMul"] == splits["/self_attn/k_proj/MatMul"] == query
-    assert splits["/self_attn/v_proj/MatMul"] == query
-    assert splits["/self_attn/MatMul"] == splits["/self_attn/MatMul_1"] == "heads"
+    query, kv = ("column by heads, 2 chips per head block", "column by heads, 4 chips per head block") \
+        if chips == 8 else ("column", "column")
+    assert splits["/self_attn/q_proj/MatMul"] == query
+    assert splits["/self_attn/k_proj/MatMul"] == splits["/self_attn/v_proj/MatMul"] == kv
+    attention = "query heads in group" if chips == 8 else "heads"
+    assert splits["/self_attn/MatMul"] == splits["/self_attn/MatMul_1"] == attention
     assert splits["/self_attn/o_proj/MatMul"] == splits["/mlp/down_proj/MatMul"] == "row"
     assert ir.count("part.all_reduce") == 2 and "part.all_gather" not in ir
     sliced = 4 if name == "llama_decode" else 2  # present_k, present_v (and past_k, past_v)

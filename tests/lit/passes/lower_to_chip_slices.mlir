@@ -1,8 +1,8 @@
 // lower-to-chip of a KV cache held in slices (passes/host_io.py): on 4 chips each of
 // the 2 KV heads lives on 2 chips. The host writes every chip its head of the past
 // cache (`slice` of the whole input, at one address on all chips: SPMD) and reads
-// each head of the present cache, and each chip's rows of y, from the first chip
-// holding it; no collective moves them.
+// each head of the present cache from the first chip holding it, and each chip's
+// query head of y (one per chip: passes/partition_heads.py); no collective moves them.
 // RUN: lockstep-opt %s -p 'partition{chips=4 strategy=tensor},place,lower-to-chip' | filecheck %s
 
 // CHECK-NOT: part.all_gather
@@ -11,8 +11,10 @@
 // CHECK-NEXT: chip.input "past_k" core 2 at [[PAST]] : tensor<1x2x3xf32> slice [1, 0, 0] of tensor<2x2x3xf32>
 // CHECK-NEXT: chip.input "past_k" core 3 at [[PAST]] : tensor<1x2x3xf32> slice [1, 0, 0] of tensor<2x2x3xf32>
 // CHECK-NOT: part.all_gather
-// CHECK: chip.output "y" core 0 at [[Y:[0-9]+]] : tensor<2x2x5xf32> slice [0, 0, 0] of tensor<4x2x5xf32>
-// CHECK-NEXT: chip.output "y" core 2 at [[Y]] : tensor<2x2x5xf32> slice [2, 0, 0] of tensor<4x2x5xf32>
+// CHECK: chip.output "y" core 0 at [[Y:[0-9]+]] : tensor<1x2x5xf32> slice [0, 0, 0] of tensor<4x2x5xf32>
+// CHECK-NEXT: chip.output "y" core 1 at [[Y]] : tensor<1x2x5xf32> slice [1, 0, 0] of tensor<4x2x5xf32>
+// CHECK-NEXT: chip.output "y" core 2 at [[Y]] : tensor<1x2x5xf32> slice [2, 0, 0] of tensor<4x2x5xf32>
+// CHECK-NEXT: chip.output "y" core 3 at [[Y]] : tensor<1x2x5xf32> slice [3, 0, 0] of tensor<4x2x5xf32>
 // CHECK-NEXT: chip.output "present_k" core 0 at [[K:[0-9]+]] : tensor<1x2x5xf32> slice [0, 0, 0] of tensor<2x2x5xf32>
 // CHECK-NEXT: chip.output "present_k" core 2 at [[K]] : tensor<1x2x5xf32> slice [1, 0, 0] of tensor<2x2x5xf32>
 

@@ -1,12 +1,12 @@
 // RUN: lockstep-opt %s --split-input-file -p 'partition{chips=2 strategy=tensor}' | filecheck %s --check-prefix=TWO
 // RUN: lockstep-opt %s --split-input-file -p 'partition{chips=4 strategy=tensor}' | filecheck %s --check-prefix=FOUR
+// RUN: lockstep-opt %s --split-input-file -p 'partition{chips=8 strategy=tensor}' | filecheck %s --check-prefix=EIGHT
 
 // Grouped-query attention as normalise leaves it (passes/normalise_attention.py): 4 query
 // heads [4, S, d] viewed as [2 KV heads, 2 * S, d] times the 2 un-repeated K heads.
-// A chip's query heads must be whole KV groups, so the query projection splits into as
-// many parts as divide the KV heads, the same blocks as K's, and the grouped matmul and
-// the reshapes around it are local. The host reads the result from the chips holding
-// its pieces (passes/host_io.py): with 4 chips, chips 0 and 2 (chips 1 and 3 hold copies).
+// With 2 chips each computes one KV group whole: the query projection and K split into
+// the same blocks, and the grouped matmul and the reshapes around it are local. The host
+// reads the result from the chips holding its pieces (passes/host_io.py).
 // TWO: func.func @main({{.*}}) -> (tensor<2x2x2xf32> {tops.name = "y", part.slices = {whole = tensor<4x2x2xf32>, axis = 0 : i64, chips = array<i64: 0, 1>, starts = array<i64: 0, 2>}})
 // TWO: %q = tops.matmul %x, %{{.*}} {part.split_kind = "column", {{.*}} -> tensor<2x4xf32>
 // TWO: %qg = tops.reshape %qt {{.*}} : (tensor<2x2x2xf32>) -> tensor<1x4x2xf32>
@@ -16,14 +16,25 @@
 // TWO: %y = tops.reshape %s {{.*}} -> tensor<2x2x2xf32>
 // TWO-NEXT: func.return %y : tensor<2x2x2xf32>
 
-// Four chips, 2 KV groups: each group (its 2 query heads and its K head) on 2 chips.
-// FOUR: func.func @main({{.*}}) -> (tensor<2x2x2xf32> {tops.name = "y", part.slices = {whole = tensor<4x2x2xf32>, axis = 0 : i64, chips = array<i64: 0, 2>, starts = array<i64: 0, 2>}})
-// FOUR: %q = tops.matmul %x, %{{.*}} {part.split_kind = "column by heads, 2 chips per head block", {{.*}} -> tensor<2x4xf32>
+// Four chips, 2 KV groups: each K head on 2 chips, but each chip computes only its own
+// query head (not its whole group): its rows [1, 1 * S, d] of the grouped view times its
+// group's K head, still with no collective. The host reads one query head from each chip.
+// FOUR: func.func @main({{.*}}) -> (tensor<1x2x2xf32> {tops.name = "y", part.slices = {whole = tensor<4x2x2xf32>, axis = 0 : i64, chips = array<i64: 0, 1, 2, 3>, starts = array<i64: 0, 1, 2, 3>}})
+// FOUR: %q = tops.matmul %x, %{{.*}} {part.split_kind = "column", {{.*}} -> tensor<2x2xf32>
+// FOUR: %qg = tops.reshape %qt {{.*}} : (tensor<1x2x2xf32>) -> tensor<1x2x2xf32>
 // FOUR: %k = tops.matmul %x, %{{.*}} {part.split_kind = "column by heads, 2 chips per head block", {{.*}} -> tensor<2x2xf32>
 // FOUR-NOT: = part.
-// FOUR: %s = tops.matmul %qg, %kt {part.split_kind = "heads", {{.*}} -> tensor<1x4x2xf32>
-// FOUR: %y = tops.reshape %s {{.*}} -> tensor<2x2x2xf32>
-// FOUR-NEXT: func.return %y : tensor<2x2x2xf32>
+// FOUR: %s = tops.matmul %qg, %kt {part.split_kind = "query heads in group", {{.*}} : (tensor<1x2x2xf32>, tensor<1x2x2xf32>) -> tensor<1x2x2xf32>
+// FOUR: %y = tops.reshape %s {{.*}} -> tensor<1x2x2xf32>
+// FOUR-NEXT: func.return %y : tensor<1x2x2xf32>
+
+// Eight chips, 4 query heads: each query head on 2 chips, each K head on 4.
+// EIGHT: func.func @main({{.*}}) -> (tensor<1x2x2xf32> {tops.name = "y", part.slices = {whole = tensor<4x2x2xf32>, axis = 0 : i64, chips = array<i64: 0, 2, 4, 6>, starts = array<i64: 0, 1, 2, 3>}})
+// EIGHT: %q = tops.matmul %x, %{{.*}} {part.split_kind = "column by heads, 2 chips per head block", {{.*}} -> tensor<2x2xf32>
+// EIGHT: %k = tops.matmul %x, %{{.*}} {part.split_kind = "column by heads, 4 chips per head block", {{.*}} -> tensor<2x2xf32>
+// EIGHT-NOT: = part.
+// EIGHT: %s = tops.matmul %qg, %kt {part.split_kind = "query heads in group", {{.*}} -> tensor<1x2x2xf32>
+// EIGHT-NEXT: %y = tops.reshape %s {{.*}} -> tensor<1x2x2xf32>
 
 builtin.module {
   func.func @main(%x: tensor<2x8xf32> {tops.name = "x"}) -> (tensor<4x2x2xf32> {tops.name = "y"}) {
@@ -48,7 +59,7 @@ builtin.module {
 // K is split by KV heads like the queries; each chip holds only its KV head of the past
 // cache (the host writes that slice: `part.slices` on the argument, no part.split) and
 // of the present one (the host reads it from the first chip holding each head: no
-// all-gather). With 4 chips each KV head is on 2 chips.
+// all-gather). With 4 chips each KV head is on 2 chips, each query head on one.
 // TWO: func.func @main(%x: tensor<2x8xf32> {tops.name = "x"}, %past: tensor<1x2x3xf32> {tops.name = "past_k", part.slices = {whole = tensor<2x2x3xf32>, axis = 0 : i64, chips = array<i64: 0, 1>, starts = array<i64: 0, 1>}})
 // TWO-SAME: tensor<1x2x5xf32> {tops.name = "present_k", part.slices = {whole = tensor<2x2x5xf32>, axis = 0 : i64, chips = array<i64: 0, 1>, starts = array<i64: 0, 1>}}
 // TWO: %k = tops.matmul %x, %{{.*}} {part.split_kind = "column", {{.*}} -> tensor<2x2xf32>
@@ -63,6 +74,7 @@ builtin.module {
 // FOUR: %k = tops.matmul %x, %{{.*}} {part.split_kind = "column by heads, 2 chips per head block", {{.*}} -> tensor<2x2xf32>
 // FOUR-NOT: = part.
 // FOUR: %present = tops.concat %past, %kt axis = 2 {{.*}} -> tensor<1x2x5xf32>
+// FOUR-NEXT: %s = tops.matmul %qg, %present {part.split_kind = "query heads in group", {{.*}} : (tensor<1x2x2xf32>, tensor<1x2x5xf32>) -> tensor<1x2x5xf32>
 // FOUR-NOT: = part.
 // FOUR: func.return %y, %present
 
@@ -81,5 +93,45 @@ builtin.module {
     %s = tops.matmul %qg, %present : (tensor<2x4x2xf32>, tensor<2x2x5xf32>) -> tensor<2x4x5xf32>
     %y = tops.reshape %s : (tensor<2x4x5xf32>) -> tensor<4x2x5xf32>
     func.return %y, %present : tensor<4x2x5xf32>, tensor<2x2x5xf32>
+  }
+}
+
+// -----
+
+// Prefill (S = 2) with an output projection: 8 query heads in 2 groups of 4 on 4 chips,
+// 2 query heads each. A chip's rows of the grouped view are its 2 heads' 2 * S rows
+// [1, 4, d]; back in heads the output projection takes the chip's heads' rows of W_o
+// (2 heads * d = 4 rows, split by rows as they are: plain blocks) and one all-reduce sums.
+// FOUR: %q = tops.matmul %x, %{{.*}} {part.split_kind = "column", {{.*}} -> tensor<2x4xf32>
+// FOUR: %qg = tops.reshape %qt {{.*}} : (tensor<2x2x2xf32>) -> tensor<1x4x2xf32>
+// FOUR: %k = tops.matmul %x, %{{.*}} {part.split_kind = "column by heads, 2 chips per head block", {{.*}} -> tensor<2x2xf32>
+// FOUR-NOT: = part.
+// FOUR: %s = tops.matmul %qg, %kt {part.split_kind = "query heads in group", {{.*}} : (tensor<1x4x2xf32>, tensor<1x2x2xf32>) -> tensor<1x4x2xf32>
+// FOUR-NEXT: %sh = tops.reshape %s {{.*}} : (tensor<1x4x2xf32>) -> tensor<2x2x2xf32>
+// FOUR-NOT: = part.
+// FOUR: %a = tops.reshape %st {{.*}} -> tensor<2x4xf32>
+// FOUR: = part.split %wo axis 0 {{.*}} : tensor<16x8xf32> -> tensor<4x8xf32>
+// FOUR-NEXT: %y = tops.matmul %a, %{{.*}} {part.split_kind = "row", {{.*}} -> tensor<2x8xf32>
+// FOUR-NEXT: %y_1 = part.all_reduce over [0, 1, 2, 3](%y)
+// FOUR-NEXT: func.return %y_1
+
+builtin.module {
+  func.func @main(%x: tensor<2x8xf32> {tops.name = "x"}) -> (tensor<2x8xf32> {tops.name = "y"}) {
+    %wq = tops.constant dense<0.125> : tensor<8x16xf32>
+    %q = tops.matmul %x, %wq : (tensor<2x8xf32>, tensor<8x16xf32>) -> tensor<2x16xf32>
+    %qh = tops.reshape %q : (tensor<2x16xf32>) -> tensor<2x8x2xf32>
+    %qt = tops.transpose %qh perm = [1, 0, 2] : (tensor<2x8x2xf32>) -> tensor<8x2x2xf32>
+    %qg = tops.reshape %qt : (tensor<8x2x2xf32>) -> tensor<2x8x2xf32>
+    %wk = tops.constant dense<0.25> : tensor<8x4xf32>
+    %k = tops.matmul %x, %wk : (tensor<2x8xf32>, tensor<8x4xf32>) -> tensor<2x4xf32>
+    %kh = tops.reshape %k : (tensor<2x4xf32>) -> tensor<2x2x2xf32>
+    %kt = tops.transpose %kh perm = [1, 2, 0] : (tensor<2x2x2xf32>) -> tensor<2x2x2xf32>
+    %s = tops.matmul %qg, %kt : (tensor<2x8x2xf32>, tensor<2x2x2xf32>) -> tensor<2x8x2xf32>
+    %sh = tops.reshape %s : (tensor<2x8x2xf32>) -> tensor<8x2x2xf32>
+    %st = tops.transpose %sh perm = [1, 0, 2] : (tensor<8x2x2xf32>) -> tensor<2x8x2xf32>
+    %a = tops.reshape %st : (tensor<2x8x2xf32>) -> tensor<2x16xf32>
+    %wo = tops.constant dense<0.5> : tensor<16x8xf32>
+    %y = tops.matmul %a, %wo : (tensor<2x16xf32>, tensor<16x8xf32>) -> tensor<2x8xf32>
+    func.return %y : tensor<2x8xf32>
   }
 }
