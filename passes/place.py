@@ -173,8 +173,8 @@ def assign(func: FuncOp, lanes: int, sram: SramTop, may_wait: bool) -> tuple[lis
     ops = list(func.body.block.ops)
     where: dict[SSAValue, tuple[list[int], int]] = {}  # owner -> (chips, address)
 
-    def allocate(value: SSAValue, chips: list[int], after: int | None = None) -> int:
-        where[value] = chips, sram.allocate(chips, stored_vectors(value, lanes), after, may_wait)
+    def allocate(value: SSAValue, chips: list[int], after: int | None = None, fallback: int | None = None) -> int:
+        where[value] = chips, sram.allocate(chips, stored_vectors(value, lanes), after, may_wait, fallback)
         return where[value][1]
 
     # The host writes these at cycle 0: only space no op ever writes can hold them.
@@ -184,7 +184,7 @@ def assign(func: FuncOp, lanes: int, sram: SramTop, may_wait: bool) -> tuple[lis
         if keeps_layout(op):
             addrs[op] = where[live.owner[op.results[0]]][1]
         elif op not in addrs and op.results and not is_slice_source(op):
-            addrs[op] = allocate(op.results[0], list(chips_of(op)), live.writes_after[k])
+            addrs[op] = allocate(op.results[0], list(chips_of(op)), live.writes_after[k], live.ancestors[k])
         for value, tag in live.dies_after.get(k, ()):
             chips, addr = where[value]
             sram.release(chips, addr, vectors(value, lanes), tag)

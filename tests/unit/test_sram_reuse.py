@@ -208,23 +208,31 @@ func.func @main(%past: tensor<4x1xf32> {tops.name = "past"}, %x: tensor<4x320xf3
 """
 
 
-def test_a_concat_takes_no_space_read_on_the_way_to_one_of_its_parts():
-    """A concat writes `past`'s part as soon as `past` is there, before `new` exists, so it may not
-    take h's block (4 vectors, free once the reduction read it): `schedule` would hold that write
-    back for the read. The reduction itself, which reads h, may."""
+def test_a_concat_prefers_space_every_one_of_its_parts_may_overwrite():
+    """A concat writes `past`'s part as soon as `past` is there, before `new` exists: only what
+    both depend on orders all its writes (here nothing: `past` is an argument), while the op as
+    a whole comes after relu and the reduction (which reads h)."""
     from xdsl.parser import Parser
 
     from compiler.pipeline import context
-    from passes.chip_builder import SramTop
     from passes.partition import PartitionPass
-    from passes.place import assign, liveness
+    from passes.place import liveness
 
     module = Parser(context(), CONCAT_AFTER_COMPUTE).parse_module()
     PassPipeline((PartitionPass(chips=1),)).apply(Context(), module)
-    func = main_function(module)
-    relu, reduce, concat = list(func.body.block.ops)[:3]
-    live = liveness(func)
-    assert live.ancestors[2] == 0b11 and live.writes_after[2] == 0  # past is an argument
+    live = liveness(main_function(module))
+    assert live.ancestors[2] == 0b11 and live.writes_after[2] == 0
     assert live.writes_after[1] == live.ancestors[1] == 0b1
-    _, addrs = assign(func, 320, SramTop(None, load_system("single")), may_wait=False)
-    assert addrs[concat] != addrs[relu]
+
+
+def test_an_allocation_takes_a_block_safe_for_after_then_one_safe_for_fallback_then_new_space():
+    from passes.chip_builder import SramTop
+
+    sram = SramTop(None, load_system("single"))
+    first, second, _ = (sram.allocate([0], 4) for _ in range(3))  # the third keeps both below the top
+    sram.release([0], first, 4, tag=0b10)
+    sram.release([0], second, 4, tag=0b01)
+    assert sram.allocate([0], 4, after=0b01, fallback=0b11) == second  # safe for every write
+    top = sram.top[0]
+    assert sram.allocate([0], 4, after=0b100, fallback=None) == top  # nothing safe: new space
+    assert sram.allocate([0], 4, after=0b100, fallback=0b11) == first  # the op as a whole may take it
