@@ -112,14 +112,11 @@ class SramTop:
         self.free: list[list[Piece]] = [[] for _ in range(system.chips)]
         self.allocations: list[tuple[tuple[int, ...], int, int]] = []  # (chips, addr, vectors) in order
 
-    def allocate(self, chips: Sequence[int], vectors: int, after: int | None = None, may_wait: bool = False,
-                 fallback: int | None = None) -> int:
+    def allocate(self, chips: Sequence[int], vectors: int, after: int | None = None, may_wait: bool = False) -> int:
         """The same address on every chip of the group. `after`: a bitset of the ops known to
         precede the new occupant; blocks released with other ops in their tag are skipped, or with
         `may_wait` taken when no other block below the high-water mark fits (`schedule` then holds
-        the new writes back). None takes any released block. `fallback`: a wider bitset whose
-        blocks come second, before raising the high-water mark (a concat: `after` orders each of
-        its writes, `fallback` the op as a whole)."""
+        the new writes back). None takes any released block."""
         chips = tuple(chips)
         top = max(self.top[c] for c in chips)
         if vectors <= 0:
@@ -128,11 +125,7 @@ class SramTop:
         for chip in chips[1:]:
             pieces = _common(pieces, self._free_list(chip))
         ordered = pieces if after is None else [piece for piece in pieces if piece[2] & ~after == 0]
-        if may_wait or fallback is None:
-            second = pieces if may_wait else []
-        else:
-            second = [piece for piece in pieces if piece[2] & ~fallback == 0]
-        addr = self._choose(ordered, second, vectors, top)
+        addr = self._choose(ordered, pieces if may_wait else [], vectors, top)
         for chip in chips:
             self._take(chip, addr, addr + vectors)
         self.allocations.append((chips, addr, vectors))

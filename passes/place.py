@@ -115,7 +115,6 @@ class Liveness:
     owner: dict[SSAValue, SSAValue]
     dies_after: dict[int, list[tuple[SSAValue, int]]]
     ancestors: list[int]
-    writes_after: list[int]  # per op, the ops every write of its result depends on
 
 
 def liveness(func: FuncOp) -> Liveness:
@@ -131,9 +130,8 @@ def liveness(func: FuncOp) -> Liveness:
     readers: dict[SSAValue, int] = {}
     waits: dict[SSAValue, int] = dict.fromkeys(func.args, 0)  # what the producer depends on
     ancestors: list[int] = []
-    writes_after: list[int] = []
     for k, op in enumerate(ops):
-        above, under_each = 0, -1
+        above = 0
         for value in op.operands:
             root = owner.get(value, value)
             readers[root] = readers.get(root, 0) | 1 << k
@@ -141,13 +139,9 @@ def liveness(func: FuncOp) -> Liveness:
                 last[root] = None
             elif last.get(root) is not None:
                 last[root] = max(last[root], k)  # type: ignore[type-var]
-            below = ancestors[index[value.owner]] | 1 << index[value.owner] if isinstance(value.owner, Operation) else 0
-            above |= below
-            under_each &= below
+            if isinstance(value.owner, Operation):
+                above |= ancestors[index[value.owner]] | 1 << index[value.owner]
         ancestors.append(above)
-        # A concat writes each operand's part as soon as that operand is ready (lower_select):
-        # only what every one of its operands depends on comes before all of its writes.
-        writes_after.append(under_each if isinstance(op, tops.ConcatOp) else above)
         if keeps_layout(op):
             owner[op.results[0]] = owner.get(op.operands[0], op.operands[0])
         elif op.results and not is_slice_source(op):
@@ -157,7 +151,7 @@ def liveness(func: FuncOp) -> Liveness:
     for value, k in last.items():
         if k is not None:
             dies_after[max(k, 0)].append((value, readers.get(value) or waits[value]))
-    return Liveness(owner, dies_after, ancestors, writes_after)
+    return Liveness(owner, dies_after, ancestors)
 
 
 def assign(func: FuncOp, lanes: int, sram: SramTop, may_wait: bool) -> tuple[list[int], dict[Operation, int]]:
@@ -173,8 +167,8 @@ def assign(func: FuncOp, lanes: int, sram: SramTop, may_wait: bool) -> tuple[lis
     ops = list(func.body.block.ops)
     where: dict[SSAValue, tuple[list[int], int]] = {}  # owner -> (chips, address)
 
-    def allocate(value: SSAValue, chips: list[int], after: int | None = None, fallback: int | None = None) -> int:
-        where[value] = chips, sram.allocate(chips, stored_vectors(value, lanes), after, may_wait, fallback)
+    def allocate(value: SSAValue, chips: list[int], after: int | None = None) -> int:
+        where[value] = chips, sram.allocate(chips, stored_vectors(value, lanes), after, may_wait)
         return where[value][1]
 
     # The host writes these at cycle 0: only space no op ever writes can hold them.
@@ -184,7 +178,7 @@ def assign(func: FuncOp, lanes: int, sram: SramTop, may_wait: bool) -> tuple[lis
         if keeps_layout(op):
             addrs[op] = where[live.owner[op.results[0]]][1]
         elif op not in addrs and op.results and not is_slice_source(op):
-            addrs[op] = allocate(op.results[0], list(chips_of(op)), live.writes_after[k], live.ancestors[k])
+            addrs[op] = allocate(op.results[0], list(chips_of(op)), live.ancestors[k])
         for value, tag in live.dies_after.get(k, ()):
             chips, addr = where[value]
             sram.release(chips, addr, vectors(value, lanes), tag)
