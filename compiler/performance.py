@@ -22,9 +22,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import onnx
-from xdsl.dialects.builtin import ModuleOp, StringAttr
+from xdsl.dialects.builtin import FusedLoc, ModuleOp, NameLoc, StringAttr
 from xdsl.dialects.func import ReturnOp
-from xdsl.ir import SSAValue
+from xdsl.ir import Attribute, Operation, SSAValue
 
 from compiler.errors import LockstepError
 from compiler.system import System
@@ -123,6 +123,7 @@ class Timed:
     producer: np.ndarray  # the op whose result landed last among its operands, -1 if none
     holder: np.ndarray  # the op that last held its unit (first link) before it issued, -1 if none
     freed: np.ndarray  # the cycle `holder` let the unit or link go
+    nodes: list[str | None] | None = None  # the ONNX node each op came from (`location_name`)
 
     @property
     def cycles(self) -> int:
@@ -170,6 +171,7 @@ def timed_ops(program: ProgramOp, system: System) -> Timed:
     landed last, which is what the scheduler waited for."""
     token: dict[SSAValue, int] = {}
     start, ready, category, src, dst, producer, resource = [], [], [], [], [], [], []  # type: list[int]
+    nodes: list[str | None] = []
     resources = _Resources()
     category_of = {cls: CATEGORIES.index(_CATEGORY_OF_UNIT[cls.UNIT_KIND])
                    for cls in INSTRUCTIONS if cls.UNIT_KIND in _CATEGORY_OF_UNIT}
@@ -209,6 +211,7 @@ def timed_ops(program: ProgramOp, system: System) -> Timed:
         else:
             raise LockstepError(f"performance: unexpected {op.name} inside chip.program")
         token[op.results[0]] = landed << _TOKEN_SHIFT | (index + 1)
+        nodes.append(location_name(op))
         start.append(cycle)
         ready.append(landed)
         category.append(kind)
@@ -218,7 +221,22 @@ def timed_ops(program: ProgramOp, system: System) -> Timed:
         resource.append(unit)
     columns = [np.asarray(c, dtype=np.int64) for c in (start, ready, category, src, dst, producer, resource)]
     holder, freed = resources.last_holders(columns[-1], columns[0])
-    return Timed(*columns[:-1], holder=holder, freed=freed)
+    return Timed(*columns[:-1], holder=holder, freed=freed, nodes=nodes)
+
+
+def location_name(op: Operation) -> str | None:
+    """The ONNX node name an op's location carries (`loc("/fc1/Gemm")`), None if unknown."""
+    return _name_of(op.location)
+
+
+def _name_of(loc: Attribute | None) -> str | None:
+    if isinstance(loc, NameLoc):
+        return loc.desc.data
+    if isinstance(loc, FusedLoc):
+        for inner in loc.locations:
+            if (name := _name_of(inner)) is not None:
+                return name
+    return None
 
 
 # -- the critical path ----------------------------------------------------------------------------
@@ -235,16 +253,37 @@ def latency_breakdown(timed: Timed) -> dict[str, int]:
     issue is a wait (a unit or link busy in a pattern no single op explains, or an op waiting from
     cycle 0)."""
     parts = np.zeros(len(CATEGORIES), dtype=np.int64)
+    for i, worked, waited in critical_path(timed):
+        parts[timed.category[i]] += worked
+        parts[_WAIT] += waited
+    return {name: int(cycles) for name, cycles in zip(CATEGORIES, parts)}
+
+
+def critical_path(timed: Timed) -> list[tuple[int, int, int]]:
+    """The walk `latency_breakdown` describes, last op first: (op, cycles it worked on the path,
+    cycles it waited before issuing)."""
+    path = []
     i = int(np.argmax(timed.ready)) if timed.ready.size else -1
     entry = timed.cycles
     while i >= 0:
-        parts[timed.category[i]] += entry - timed.start[i]
         producer, holder = int(timed.producer[i]), int(timed.holder[i])
         landed = int(timed.ready[producer]) if producer >= 0 else 0
         released, after = (int(timed.freed[i]), holder) if holder >= 0 and timed.freed[i] > landed else (landed, producer)
-        parts[_WAIT] += timed.start[i] - released
+        path.append((i, entry - int(timed.start[i]), int(timed.start[i]) - released))
         i, entry = after, released
-    return {name: int(cycles) for name, cycles in zip(CATEGORIES, parts)}
+    return path
+
+
+def critical_nodes(timed: Timed, top: int = 10) -> list[dict]:
+    """The ONNX nodes the critical path spends most on (work, not waits), each with its cycles and the
+    category most of them went to: where to look first."""
+    cycles: dict[str, np.ndarray] = {}
+    for i, worked, _ in critical_path(timed):
+        node = (timed.nodes[i] if timed.nodes else None) or "(unnamed)"
+        cycles.setdefault(node, np.zeros(len(CATEGORIES), dtype=np.int64))[timed.category[i]] += worked
+    ranked = sorted(cycles.items(), key=lambda item: (-int(item[1].sum()), item[0]))[:top]
+    return [{"node": node, "cycles": int(parts.sum()), "part": CATEGORIES[int(np.argmax(parts))]}
+            for node, parts in ranked]
 
 
 # -- pipeline stages ------------------------------------------------------------------------------
@@ -299,7 +338,8 @@ def performance(program: ProgramOp, system: System, step: Step | None,
     cycles = timed.cycles
     latency_us = cycles / system.clock_hz * 1e6
     step_dict = step.as_dict() if step else None
-    figures = {"step": step_dict, **per_token(step_dict, latency_us), "latency_breakdown_cycles": latency_breakdown(timed)}
+    figures = {"step": step_dict, **per_token(step_dict, latency_us), "latency_breakdown_cycles": latency_breakdown(timed),
+               "critical_path_nodes": critical_nodes(timed)}
     figures["pipeline"] = None
     if stages is not None:
         busy = stage_busy(timed, stages, system.chips)
@@ -328,4 +368,9 @@ def recorded(meta: dict) -> dict:
                                      and all(isinstance(pipeline.get(k), list) and len(pipeline[k]) == pipeline["stages"]
                                              for k in ("stage_chips", "stage_busy_cycles", "stage_busy_fraction"))):
         raise LockstepError("report.json: 'pipeline' must list the chips, busy cycles and busy fraction of every stage")
-    return {"step": step, "latency_breakdown_cycles": breakdown, "pipeline": pipeline}
+    nodes = meta.get("critical_path_nodes")
+    if nodes is not None and not (isinstance(nodes, list) and all(
+            isinstance(n, dict) and isinstance(n.get("node"), str) and isinstance(n.get("cycles"), int)
+            and n.get("part") in CATEGORIES for n in nodes)):
+        raise LockstepError("report.json: 'critical_path_nodes' must list {node, cycles, part} entries")
+    return {"step": step, "latency_breakdown_cycles": breakdown, "pipeline": pipeline, "critical_path_nodes": nodes}

@@ -25,8 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from xdsl.dialects.builtin import DictionaryAttr, FusedLoc, IntegerAttr, NameLoc
-from xdsl.ir import Attribute, Operation
+from xdsl.dialects.builtin import DictionaryAttr, IntegerAttr
 
 from compiler.errors import LockstepError
 from compiler.performance import CATEGORIES, per_token, recorded
@@ -91,21 +90,6 @@ def _strip_weights(text: str) -> str:
 def _chip_number(file: Path) -> tuple[int, str]:
     digits = re.sub(r"\D", "", file.stem)
     return (int(digits) if digits else -1, file.name)
-
-
-def location_name(op: Operation) -> str | None:
-    """The ONNX node name an op's location carries (`loc("/fc1/Gemm")`), None if unknown."""
-    return _name_of(op.location)
-
-
-def _name_of(loc: Attribute | None) -> str | None:
-    if isinstance(loc, NameLoc):
-        return loc.desc.data
-    if isinstance(loc, FusedLoc):
-        for inner in loc.locations:
-            if (name := _name_of(inner)) is not None:
-                return name
-    return None
 
 
 def stream_bounds(program) -> dict[str, int]:
@@ -263,7 +247,14 @@ def _breakdown_lines(r: dict) -> list[str]:
     if parts is None:
         return [*out, "  (not recorded: compiled before report.json carried it)"]
     rows = [[name, str(parts[name]), _pct(parts[name] / r["cycles"]) if r["cycles"] else "-"] for name in CATEGORIES]
-    return [*out, *_table(["part", "cycles", "of run"], [*rows, ["total", str(sum(parts.values())), ""]])]
+    out += _table(["part", "cycles", "of run"], [*rows, ["total", str(sum(parts.values())), ""]])
+    nodes = r.get("critical_path_nodes")
+    if nodes:
+        out += ["", "where the critical path works most (ONNX nodes, cycles of work on the path)"]
+        out += _table(["node", "cycles", "of run", "mostly"],
+                      [[n["node"], str(n["cycles"]), _pct(n["cycles"] / r["cycles"]) if r["cycles"] else "-", n["part"]]
+                       for n in nodes])
+    return out
 
 
 def _chip_ranges(chips: list[int]) -> str:

@@ -25,7 +25,8 @@ from pathlib import Path
 from xdsl.ir import Operation, SSAValue
 
 from compiler.errors import LockstepError
-from compiler.report import location_name, load_compiled, program_cycles
+from compiler.performance import location_name
+from compiler.report import load_compiled, program_cycles
 from dialects.chip import ChipInstruction, JoinOp, RecvOp, SendOp
 
 _KIND_ORDER = {"mxm": 0, "vxm": 1, "sxm": 2, "mem": 3}

@@ -11,7 +11,7 @@ from onnx import TensorProto, helper
 
 from compiler.cli import main
 from compiler.models.llama import write_llama
-from compiler.performance import CATEGORIES, Timed, decoder_step, latency_breakdown
+from compiler.performance import CATEGORIES, Timed, critical_nodes, decoder_step, latency_breakdown
 from compiler.report import load_compiled
 from dialects.chip import ChipInstruction, RecvOp, SendOp
 from passes.timing import ready_cycle
@@ -63,6 +63,9 @@ def test_breakdown_sums_to_cycles(compiled, name):
     assert set(parts) == set(CATEGORIES)
     assert all(v >= 0 for v in parts.values())
     assert sum(parts.values()) == r["cycles"]
+    nodes = r["critical_path_nodes"]
+    assert nodes and [n["cycles"] for n in nodes] == sorted((n["cycles"] for n in nodes), reverse=True)
+    assert sum(n["cycles"] for n in nodes) <= r["cycles"] - parts["wait"]
 
 
 def test_mlp_on_one_chip_is_matmul_and_vector_work(compiled):
@@ -136,6 +139,9 @@ def test_report_table_shows_performance(compiled, capsys):
     assert "latency breakdown" in table and re.search(rf"\n  total +{r['cycles']}\n", table)
     for name in CATEGORIES:
         assert f"\n  {name} " in table
+    top = r["critical_path_nodes"][0]
+    assert "where the critical path works most" in table
+    assert re.search(rf"\n  {re.escape(top['node'])} +{top['cycles']} ", table)
     assert "pipeline: 2 stages" in table
     assert main(["report", str(compiled["mlp1"])]) == 0
     table = capsys.readouterr().out
@@ -178,6 +184,21 @@ def test_walk_follows_latest_operand_or_unit_holder():
     ])
     # path: 4 <- 3 (operand) <- 2 (unit holder, entered where it freed the unit: cycle 20) <- start
     assert latency_breakdown(t) == {"mxm": 0, "vxm": 18, "sxm": 15, "memory": 5, "network": 0, "wait": 7}
+
+
+def test_critical_nodes_rank_the_path_work_by_onnx_node():
+    t = timed([
+        (0, 10, "mxm", -1, -1, 0),
+        (10, 30, "network", 0, -1, 0),
+        (2, 24, "vxm", -1, -1, 0),
+        (25, 40, "sxm", 0, 2, 20),
+        (40, 45, "memory", 3, -1, 0),
+    ])
+    t.nodes = ["/a", "/b", "/c", "/c", None]
+    # on the path: 4 (5 memory, unnamed), 3 (15 sxm, /c), 2 (18 vxm, /c); 0 and 1 are off it
+    assert critical_nodes(t) == [{"node": "/c", "cycles": 33, "part": "vxm"},
+                                 {"node": "(unnamed)", "cycles": 5, "part": "memory"}]
+    assert critical_nodes(t, top=1) == [{"node": "/c", "cycles": 33, "part": "vxm"}]
 
 
 def model_with(inputs: list[str], props: dict[str, str] | None = None):
