@@ -195,9 +195,6 @@ class Lowering:
         except KeyError:
             raise LockstepError(f"internal: {value} is not available on chip {core}") from None
 
-    def scratch(self, chips: Sequence[int], vectors: int) -> int:
-        return self.builder.sram.allocate(chips, vectors)
-
     # ------------------------------------------------------------ sources
     def inputs(self) -> None:
         """Each argument written whole on every chip that reads it, or a slice on each chip
@@ -290,16 +287,16 @@ class Lowering:
         """Temporaries one op needs on each chip (allocated once: SPMD chips share them)."""
         if isinstance(op, tops.SoftmaxOp):
             lay = self.layout(op.input)
-            return self.scratch(cores, 3 * lay.vectors + 2 * lay.rows)
+            return self.builder.scratch(cores, 3 * lay.vectors + 2 * lay.rows)
         if isinstance(op, tops.TransposeOp):
             between = transpose_shapes(shape(op.input), transpose_steps(op.permutation()))[:-1]
-            return self.scratch(cores, sum(self.layout(dims).vectors for dims in between))
+            return self.builder.scratch(cores, sum(self.layout(dims).vectors for dims in between))
         if isinstance(op, tops.WhereOp):
-            return self.scratch(cores, 2 * self.layout(op.result).vectors)
+            return self.builder.scratch(cores, 2 * self.layout(op.result).vectors)
         if isinstance(op, tops.Im2colOp):
-            return self.scratch(cores, scratch_vectors(op, self.lanes))
+            return self.builder.scratch(cores, scratch_vectors(op, self.lanes))
         if isinstance(op, tops.ReduceOp) and self.last_axis_reduction(op) and self.layout(op.input).vpr > 1:
-            return self.scratch(cores, self.layout(op.input).vectors)
+            return self.builder.scratch(cores, self.layout(op.input).vectors)
         return 0
 
     def out_addr(self, op: Operation) -> int:

@@ -82,12 +82,12 @@ def weight_bytes(op: Operation) -> int:
     """Bytes of constants (whole or split) the op reads on one chip. A split of a computed value
     (grouped-query attention's V, cut to each chip's KV head) is no weight: a cut before its
     reader would send the whole cache across."""
-    return sum(4 * prod(tops.shape_of(v)) for v in op.operands if _is_constant(v))
+    return sum(4 * prod(tops.shape_of(v)) for v in op.operands if _is_weight(v))
 
 
-def _is_constant(value: SSAValue) -> bool:
+def _is_weight(value: SSAValue) -> bool:
     owner = value.owner
-    return isinstance(owner, tops.ConstantOp) or (isinstance(owner, SplitOp) and _is_constant(owner.input))
+    return isinstance(owner, tops.ConstantOp) or (isinstance(owner, SplitOp) and _is_weight(owner.input))
 
 
 def assign_stages(ops: Sequence[Operation], stages: int) -> list[int]:
