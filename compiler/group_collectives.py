@@ -131,4 +131,10 @@ def group_bound_cycles(kind: str, system: System, nbytes: int, group: tuple[int,
     local = group_system(system, group)
     if local is None:
         return max(lower_bounds(kind, system, nbytes, group).values(), default=0)
-    return max(lower_bounds(kind, local.system, nbytes, local.participants).values(), default=0)
+    return _local_bound_cycles(kind, local.system, local.size, nbytes)
+
+
+@lru_cache(maxsize=256)
+def _local_bound_cycles(kind: str, subsystem: System, size: int, nbytes: int) -> int:
+    # Keyed like `_synthesize_local`: groups wired alike share one bound (its cut is a max-flow).
+    return max(lower_bounds(kind, subsystem, nbytes, tuple(range(size))).values(), default=0)

@@ -42,7 +42,8 @@ fp32 vectors; `lanes` fields zero the lanes at and above them:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import lru_cache
+from functools import cache, lru_cache
+from itertools import accumulate
 from typing import ClassVar
 
 import numpy as np
@@ -111,6 +112,19 @@ def str_attr(value: str) -> StringAttr:
 @lru_cache(maxsize=1 << 10)
 def _segment_sizes(sizes: tuple[int, ...]) -> DenseArrayBase:
     return DenseArrayBase.from_list(i32, sizes)
+
+
+@cache
+def _operand_groups(op_type: type[IRDLOperation]) -> tuple[tuple[str, ...], str | None]:
+    """An op class's operand group names and the name of its segment-sizes attribute (None: none)."""
+    definition = op_type.get_irdl_definition()
+    option = next((o for o in definition.options if isinstance(o, AttrSizedOperandSegments)), None)
+    return tuple(name for name, _ in definition.operands), None if option is None else option.attribute_name
+
+
+@cache
+def _segment_starts(sizes: DenseArrayBase) -> tuple[int, ...]:
+    return tuple(accumulate(sizes.get_values(), initial=0))  # type: ignore[arg-type]
 
 
 def int_of(attr: IntegerAttr | None) -> int | None:
@@ -219,15 +233,27 @@ class ChipInstruction(IRDLOperation):
         return int_of(base), int_of(self.properties[f"{name}_step"])  # type: ignore[return-value]
 
     def slot_tokens(self, name: str) -> tuple[SSAValue, ...]:
-        return tuple(getattr(self, name))
+        names, segments = _operand_groups(type(self))
+        if segments is None:
+            return tuple(getattr(self, name))
+        # xDSL's accessor unpacks the segment sizes on every call; they are shared, so unpack once
+        sizes = self.properties.get(segments)
+        starts = _segment_starts(self.attributes[segments] if sizes is None else sizes)  # type: ignore[arg-type]
+        k = names.index(name)
+        return tuple(self.operands[starts[k]:starts[k + 1]])
 
     def int_field(self, name: str) -> int:
         return int_of(self.properties[name])  # type: ignore[return-value]
 
+    def slot_packing(self, name: str) -> int:
+        """How many of the operand's vectors share one SRAM address (iteration i reads address
+        (base + i*step) // packing)."""
+        return 1
+
     def slot_addresses(self, name: str) -> np.ndarray:
         """The SRAM address an addressed operand reads in every iteration."""
         base, step = self.slot_addr(name)  # type: ignore[misc]
-        return base + step * np.arange(self.count.value.data, dtype=np.int64)
+        return (base + step * np.arange(self.count.value.data, dtype=np.int64)) // self.slot_packing(name)
 
     def verify_(self) -> None:
         if not self.unit.data.startswith(self.UNIT_KIND):
@@ -300,10 +326,9 @@ class MxmLoadOp(ChipInstruction):
     def is_int8(self) -> bool:
         return self.int8 is not None
 
-    def slot_addresses(self, name: str) -> np.ndarray:
+    def slot_packing(self, name: str) -> int:
         """With `int8`, src counts int8 vectors: each row is read from the address that packs it."""
-        vectors = super().slot_addresses(name)
-        return vectors // INT8_PER_ADDRESS if self.is_int8 else vectors
+        return INT8_PER_ADDRESS if self.is_int8 else 1
 
 
 @irdl_op_definition

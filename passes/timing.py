@@ -1,6 +1,5 @@
 """The machine's timing rules, in one place: when an instruction's results land,
-which cycles a transfer occupies on each link and when its vectors arrive, and
-which producers an operand names through joins.
+and which cycles a transfer occupies on each link and when its vectors arrive.
 
 These are the same rules the runtime applies (docs/architecture.md). The
 scheduler uses them to place ops, `verify-schedule` to check a schedule with
@@ -11,18 +10,16 @@ passed in, never read from scheduler state.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from xdsl.ir import Operation, SSAValue
 
 from compiler.errors import LockstepError
 from compiler.system import Link, System
 from dialects.chip import (
     VXM_TRANSCENDENTAL,
     ChipInstruction,
-    JoinOp,
     MemCopyOp,
     MxmLoadOp,
     MxmMatmulOp,
@@ -97,12 +94,6 @@ def dst_run(op: ChipInstruction, cycle: int, system: System) -> Run:
     return Run(base, step, count, cycle + lat, stride)
 
 
-def dst_landings(op: ChipInstruction, cycle: int, system: System) -> tuple[np.ndarray, np.ndarray]:
-    """(address, landing cycle) of every SRAM vector the instruction writes when issued at `cycle`."""
-    run = dst_run(op, cycle, system)
-    return run.addresses(), run.cycles()
-
-
 def slot_runs(op: ChipInstruction, cycle: int) -> list[tuple[str, Run]]:
     """Every addressed operand and the vectors it reads when the instruction issues at `cycle`
     (an int8 load's addresses are these divided by INT8_PER_ADDRESS: `slot_addresses`)."""
@@ -158,17 +149,6 @@ def transfer_buffers(op: TransferOp) -> list[int]:
     return [op.src_addr.value.data, *op.via.get_values(), op.dst_addr.value.data]
 
 
-def hop_occupancy(start: int, count: int, stride: int, ser: int) -> tuple[np.ndarray, np.ndarray]:
-    """Half-open [begin, end) cycles during which each vector occupies a hop entered at `start`."""
-    begins = issue_cycles(start, count, stride)
-    return begins, begins + ser
-
-
-def hop_landings(start: int, count: int, stride: int, hop: Hop) -> np.ndarray:
-    """Cycle at which each vector of a hop entered at `start` lands in the receiver's SRAM."""
-    return issue_cycles(start, count, stride) + hop.transit
-
-
 def transfer_ready(hop_cycles: Sequence[int], count: int, stride: int, hops: Sequence[Hop]) -> int:
     """When the last vector of a transfer lands on its destination chip."""
     return last_issue(hop_cycles[-1], count, stride) + hops[-1].transit
@@ -176,24 +156,3 @@ def transfer_ready(hop_cycles: Sequence[int], count: int, stride: int, hops: Seq
 
 def hop_cycles_of(op: TransferOp) -> list[int] | None:
     return None if op.hops is None else list(op.hops.get_values())
-
-
-# -- dependencies ------------------------------------------------------------------
-
-
-def producers(values: Iterable[SSAValue]) -> set[Operation]:
-    """The ops whose results `values` name, looking through joins transitively."""
-    found: set[Operation] = set()
-    stack = list(values)
-    seen: set[SSAValue] = set()
-    while stack:
-        value = stack.pop()
-        if value in seen:
-            continue
-        seen.add(value)
-        owner = value.owner
-        if isinstance(owner, JoinOp):
-            stack.extend(owner.parts)
-        elif isinstance(owner, Operation):
-            found.add(owner)
-    return found

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from xdsl.context import Context
 from xdsl.dialects.builtin import IntegerAttr, ModuleOp
-from xdsl.ir import Operation
+from xdsl.ir import Operation, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.utils.exceptions import PassFailedException
 
@@ -51,17 +51,12 @@ from dialects.chip import (
 from dialects.net import TransferOp
 from passes.timing import (
     Hop,
-    dst_landings,
+    dst_run,
     hop_cycles_of,
-    hop_landings,
-    hop_occupancy,
-    issue_cycles,
     latency,
-    producers,
     ready_cycle,
     repeat_of,
     route_hops,
-    slot_reads,
     transfer_buffers,
 )
 
@@ -70,29 +65,40 @@ _HOST = "host"
 _END = 1 << 62  # the rank of an output's read: after every cycle
 
 
+Ramp = tuple[int, int] | tuple[int, int, int]
+"""(base, step[, packing]): the i-th event of a row holds (base + i*step) // packing."""
+
+
 class _Rows:
-    """Columns of per-vector events, appended op by op and joined once. An int stands for
-    the same value in every event of its op; a column of ints only is repeated in one call."""
+    """Columns of per-vector events, added op by op as ramps and expanded once for the whole
+    table: a numpy call per op would cost more than the checks. An int stands for the same value
+    in every event of its row."""
 
     def __init__(self, *names: str) -> None:
-        self._parts: dict[str, list[np.ndarray | int]] = {name: [] for name in names}
-        self._sizes: list[int] = []
+        self._names = names
+        self._rows: list[tuple[int, ...]] = []
 
-    def add(self, **columns: np.ndarray | int) -> None:
-        """One event per element of the array columns (one if there are none); ints repeat."""
-        self._sizes.append(next((v.size for v in columns.values() if isinstance(v, np.ndarray)), 1))
-        for name, value in columns.items():
-            self._parts[name].append(value)
+    def add(self, count: int, **columns: int | Ramp) -> None:
+        """`count` events, one per iteration."""
+        self._rows.append((count, *(columns[name] for name in self._names)))  # type: ignore[arg-type]
 
     def build(self) -> dict[str, np.ndarray]:
-        sizes = np.asarray(self._sizes, dtype=np.int64)
-        return {name: _column(values, sizes) for name, values in self._parts.items()}
+        counts = np.fromiter((row[0] for row in self._rows), dtype=np.int64, count=len(self._rows))
+        starts = np.cumsum(counts) - counts
+        iteration = np.arange(int(counts.sum()), dtype=np.int64) - np.repeat(starts, counts)
+        return {name: _column([row[k] for row in self._rows], counts, iteration)
+                for k, name in enumerate(self._names, start=1)}
 
 
-def _column(values: list[np.ndarray | int], sizes: np.ndarray) -> np.ndarray:
-    if all(isinstance(v, int) for v in values):
-        return np.repeat(np.asarray(values, dtype=np.int64), sizes)
-    return np.concatenate([v if isinstance(v, np.ndarray) else np.full(n, v, dtype=np.int64) for v, n in zip(values, sizes)])
+def _column(values: list, counts: np.ndarray, iteration: np.ndarray) -> np.ndarray:
+    if not any(type(v) is tuple for v in values):
+        return np.repeat(np.asarray(values, dtype=np.int64).reshape(-1), counts)
+    ramps = [v if type(v) is tuple else (v, 0) for v in values]
+    base = np.repeat(np.fromiter((r[0] for r in ramps), dtype=np.int64, count=len(ramps)), counts)
+    step = np.repeat(np.fromiter((r[1] for r in ramps), dtype=np.int64, count=len(ramps)), counts)
+    column = base + step * iteration
+    packing = np.fromiter((r[2] if len(r) > 2 else 1 for r in ramps), dtype=np.int64, count=len(ramps))
+    return column // np.repeat(packing, counts) if (packing != 1).any() else column
 
 
 def _first(mask: np.ndarray, cycles: np.ndarray) -> int | None:
@@ -115,6 +121,22 @@ class _Program:
     tiles: dict[int, int] = field(default_factory=dict)  # matmul op -> the mxm_load it names
     unit_ids: dict[tuple[int, str], int] = field(default_factory=dict)
     link_ids: dict[tuple[int, int, int], int] = field(default_factory=dict)
+
+    joined: dict[SSAValue, tuple[int, ...]] = field(default_factory=dict)  # a join's result -> its producers
+
+    def producers(self, values: Iterable[SSAValue]) -> tuple[int, ...]:
+        """The ops (by index) whose results `values` name, through joins; each join is resolved once."""
+        found: list[int] = []
+        for value in values:
+            owner = value.owner
+            if not isinstance(owner, JoinOp):
+                if (j := self.index.get(owner)) is not None:  # type: ignore[arg-type]
+                    found.append(j)
+            elif (inner := self.joined.get(value)) is not None:
+                found.extend(inner)
+            else:
+                found.extend(self.joined.setdefault(value, self.producers(owner.parts)))
+        return tuple(found)
 
     # -- naming -------------------------------------------------------------
 
@@ -161,10 +183,10 @@ class _Program:
             raise self.fail(i, -1, cycle, f"names a unit '{op.unit.data}' that chip {chip} does not have")
         self.unit_ids.setdefault((chip, op.unit.data), len(self.unit_ids))
         if isinstance(op, MxmMatmulOp):
-            tiles = [p for p in producers(op.weights) if isinstance(p, MxmLoadOp)]
+            tiles = {j for j in self.producers(op.slot_tokens("weights")) if isinstance(self.ops[j], MxmLoadOp)}
             if len(tiles) != 1:
                 raise self.fail(i, -1, cycle, "must name exactly one mxm_load as its weights")
-            self.tiles[i] = self.index[tiles[0]]
+            self.tiles[i] = tiles.pop()
         latency(op, self.system)  # an instruction the timing rules cannot time fails here, in program order
         return chip
 
@@ -219,20 +241,20 @@ class _Chip:
         allowed = np.unique(np.asarray(self.allowed, dtype=np.int64))
         return _Events(self.chip, *(rows.build() for rows in tables), self.slots, allowed)
 
-    def add_slot(self, name: str, named: Iterable[Operation]) -> int:
+    def add_slot(self, name: str, named: Iterable[int]) -> int:
+        """A read operand allowed to find what the ops `named` (by index) wrote."""
         slot = len(self.slots)
         self.slots.append(name)
-        self.allowed.extend(slot * len(self.p.ops) + self.p.index[op] for op in named)
+        self.allowed.extend(slot * len(self.p.ops) + i for i in named)
         return slot
 
     def add(self, i: int, op: Operation) -> None:
         if isinstance(op, PreloadOp | InputOp):
             vectors = op.addresses if isinstance(op, PreloadOp) else self.extent(op)
-            self.writes.add(op=i, hop=-1, addr=op.addr.value.data + np.arange(vectors), cycle=0)
+            self.writes.add(vectors, op=i, hop=-1, addr=(op.addr.value.data, 1), cycle=0)
         elif isinstance(op, OutputOp):
-            slot = self.add_slot("output", producers(op.src))
-            addr = op.addr.value.data + np.arange(self.extent(op))
-            self.reads.add(op=i, hop=-1, addr=addr, cycle=-1, slot=slot)
+            slot = self.add_slot("output", self.p.producers(op.src))
+            self.reads.add(self.extent(op), op=i, hop=-1, addr=(op.addr.value.data, 1), cycle=-1, slot=slot)
         elif isinstance(op, ChipInstruction):
             self.add_instruction(i, op)
         elif isinstance(op, TransferOp):
@@ -246,37 +268,35 @@ class _Chip:
         assert cycle is not None  # filing checked it
         unit = self.p.unit_ids[(self.chip, op.unit.data)]
         count, stride = repeat_of(op)
-        cycles = issue_cycles(cycle, count, stride)
-        self.issues.add(op=i, unit=unit, cycle=cycles)
-        for name, addrs, at in slot_reads(op, cycle):
-            slot = self.add_slot(name, producers(op.slot_tokens(name)))
-            self.reads.add(op=i, hop=-1, addr=addrs, cycle=at, slot=slot)
+        self.issues.add(count, op=i, unit=unit, cycle=(cycle, stride))
+        for name in op.SLOTS:
+            if (addr := op.slot_addr(name)) is not None:
+                slot = self.add_slot(name, self.p.producers(op.slot_tokens(name)))
+                ramp = (*addr, op.slot_packing(name))
+                self.reads.add(count, op=i, hop=-1, addr=ramp, cycle=(cycle, stride), slot=slot)
         if isinstance(op, MxmLoadOp):
-            self.loads.add(op=i, unit=unit, cycle=cycle, ready=ready_cycle(op, cycle, system))
+            self.loads.add(1, op=i, unit=unit, cycle=cycle, ready=ready_cycle(op, cycle, system))
             return
         if isinstance(op, MxmMatmulOp):
-            self.matmuls.add(op=i, unit=unit, cycle=cycles, load=self.p.tiles[i])
-        addrs, lands = dst_landings(op, cycle, system)
-        self.writes.add(op=i, hop=-1, addr=addrs, cycle=lands)
+            self.matmuls.add(count, op=i, unit=unit, cycle=(cycle, stride), load=self.p.tiles[i])
+        run = dst_run(op, cycle, system)
+        self.writes.add(run.count, op=i, hop=-1, addr=(run.base, run.step), cycle=(run.cycle, run.every))
 
     def add_transfer(self, i: int, op: TransferOp) -> None:
         starts = hop_cycles_of(op)
         assert starts is not None  # filing checked it
         count, stride = repeat_of(op)
-        vectors = np.arange(count)
         buffers = transfer_buffers(op)
         for h, (hop, start) in enumerate(zip(self.p.routes[i], starts)):
             link = hop.link
             if link.src == self.chip:
                 key = self.p.link_ids[(link.src, link.dst, link.port)]
-                begin, end = hop_occupancy(start, count, stride, hop.ser)
-                self.links.add(op=i, hop=h, link=key, begin=begin, end=end)
+                self.links.add(count, op=i, hop=h, link=key, begin=(start, stride), end=(start + hop.ser, stride))
                 # Hop 0 reads what the transfer names; later hops read the via buffer the previous hop filled.
-                slot = self.add_slot("via", [op]) if h else self.add_slot("src", producers(op.src))
-                self.reads.add(op=i, hop=h, addr=buffers[h] + vectors, cycle=begin, slot=slot)
+                slot = self.add_slot("via", [i]) if h else self.add_slot("src", self.p.producers(op.src))
+                self.reads.add(count, op=i, hop=h, addr=(buffers[h], 1), cycle=(start, stride), slot=slot)
             if link.dst == self.chip:
-                lands = hop_landings(start, count, stride, hop)
-                self.writes.add(op=i, hop=h, addr=buffers[h + 1] + vectors, cycle=lands)
+                self.writes.add(count, op=i, hop=h, addr=(buffers[h + 1], 1), cycle=(start + hop.transit, stride))
 
 
 # -- checks ----------------------------------------------------------------------
