@@ -115,6 +115,12 @@ def _segment_sizes(sizes: tuple[int, ...]) -> DenseArrayBase:
 
 
 @cache
+def _slot_keys(name: str) -> tuple[str, str]:
+    """Property names of an addressed operand, built once: slot_addr is read for every op by every pass."""
+    return f"{name}_addr", f"{name}_step"
+
+
+@cache
 def _operand_groups(op_type: type[IRDLOperation]) -> tuple[tuple[str, ...], str | None]:
     """An op class's operand group names and the name of its segment-sizes attribute (None: none)."""
     definition = op_type.get_irdl_definition()
@@ -227,10 +233,11 @@ class ChipInstruction(IRDLOperation):
 
     def slot_addr(self, name: str) -> tuple[int, int] | None:
         """(base, step) of an addressed operand, None if the optional slot is absent."""
-        base = self.properties.get(f"{name}_addr")
+        addr_key, step_key = _slot_keys(name)
+        base = self.properties.get(addr_key)
         if base is None:
             return None
-        return int_of(base), int_of(self.properties[f"{name}_step"])  # type: ignore[return-value]
+        return base.value.data, self.properties[step_key].value.data  # type: ignore[union-attr]
 
     def slot_tokens(self, name: str) -> tuple[SSAValue, ...]:
         names, segments = _operand_groups(type(self))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -66,10 +67,10 @@ def latency(op: ChipInstruction, system: System) -> int:
     raise LockstepError(f"{op.name} has no latency in the machine model")
 
 
-@dataclass(frozen=True)
-class Run:
+class Run(NamedTuple):
     """SRAM vectors `base + i*step` for i < `count`, the i-th accessed at `cycle + i*every`: the
-    writes of an instruction, the reads of one of its operands, the vectors a hop moves."""
+    writes of an instruction, the reads of one of its operands, the vectors a hop moves. (A
+    named tuple: the scheduler builds several per op, and a frozen dataclass costs more to build.)"""
 
     base: int
     step: int
