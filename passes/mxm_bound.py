@@ -13,6 +13,12 @@ The last of them issues at t + ceil(W / planes) - 1 or later (W: those rows), it
 earlier. Raising each op's earliest start by that floor and sweeping on as the critical path
 does gives a bound no schedule beats, and it sums the stages of a pipeline. The program's end
 is floored the same way by all its matmuls.
+
+S can be any set of matmuls the op must wait for. Two are used: the chains the op names itself
+(on whichever chip), and every chain on the op's own chip it depends on through ops of that chip,
+however indirectly. The second is what makes independent matmuls that share the planes add up:
+a layer's q, k and v projections each name only x, but the attention after them waits for all
+three, so their rows share the same four planes.
 """
 
 from __future__ import annotations
@@ -51,6 +57,9 @@ class MxmPathPlacer(Unlimited):
         onto = {dep for accs in self.accumulates.values() for dep, _ in accs}
         self.ends = [step.multiplies and step.index not in onto for step in steps]  # chain ends
         self.named = self._named_chain_ends()
+        self.on_chip: dict[int, list[int]] = {}  # per chip, its chain ends in program order
+        self.upstream = self._upstream_chain_ends()
+        self.floors: dict[tuple[int, int], int] = {}  # (chip, upstream set) -> its floor
 
     def _named_chain_ends(self) -> list[frozenset[int]]:
         """Per step, the chain ends among the matmuls it names, looking through joins (which the
@@ -67,14 +76,46 @@ class MxmPathPlacer(Unlimited):
             named.append(frozenset(found))
         return named
 
+    def _upstream_chain_ends(self) -> list[int]:
+        """Per step, the chain ends on its chip it depends on through ops of that chip, as a bitset
+        over that chip's chain ends (bit k: `on_chip[chip][k]`)."""
+        upstream: list[int] = []
+        bit: dict[int, int] = {}
+        for step in self.steps:
+            chip, found = _chip(step), 0
+            for dep in step.deps:
+                if _chip(self.steps[dep]) == chip:
+                    found |= upstream[dep] | bit.get(dep, 0)
+            if self.ends[step.index]:
+                ends = self.on_chip.setdefault(chip, [])
+                bit[step.index] = 1 << len(ends)
+                ends.append(step.index)
+            upstream.append(found)
+        return upstream
+
     def place_instruction(self, step: Step, earliest: int) -> tuple[str, int]:
+        earliest = max(earliest, self.upstream_floor(step))
         if step.multiplies:
             self.chains[step.index] = self._chain(step, earliest)
             return super().place_instruction(step, earliest)
         return super().place_instruction(step, max(earliest, self.floor(self.named[step.index])))
 
     def place_transfer(self, step: Step, earliest: int, floors: Sequence[int] = ()) -> list[int]:
-        return super().place_transfer(step, max(earliest, self.floor(self.named[step.index])), floors)
+        earliest = max(earliest, self.floor(self.named[step.index]), self.upstream_floor(step))
+        return super().place_transfer(step, earliest, floors)
+
+    def upstream_floor(self, step: Step) -> int:
+        """The floor of every chain on the step's chip it depends on (those all precede it in
+        program order, so their chains are complete)."""
+        bits = self.upstream[step.index]
+        if not bits:
+            return 0
+        key = (_chip(step), bits)
+        if (found := self.floors.get(key)) is None:
+            ends = self.on_chip[key[0]]
+            chains = [self.chains[ends[k]] for k in range(bits.bit_length()) if bits >> k & 1]
+            found = self.floors[key] = self._chip_floor(chains)
+        return found
 
     def _chain(self, step: Step, earliest: int) -> _Chain:
         op: MxmMatmulOp = step.op  # type: ignore[assignment]
@@ -102,6 +143,15 @@ class MxmPathPlacer(Unlimited):
         if after <= 0:
             return 0
         return first + ceil(after / self.planes) - 1 + self.after_load
+
+
+def _chip(step: Step) -> int:
+    """The chip whose ops a step follows: a transfer's source, a join's own chip."""
+    if step.kind is Kind.TRANSFER:
+        return step.hops[0].link.src
+    if step.kind is Kind.INSTRUCTION:
+        return step.chip
+    return step.op.core.value.data  # type: ignore[attr-defined]
 
 
 def _accumulates(step: Step) -> list[tuple[int, bool]]:

@@ -52,3 +52,31 @@ def test_pipeline_stages_add_up(tmp_path):
     assert found["critical_path"] < one_stage + 1000 < found["mxm_path"] <= cycles
     assert found["mxm_path"] > 2 * one_stage - 2 * ROWS
     assert runtime_cycles(module, spec, tmp_path) == cycles
+
+
+def test_independent_matmuls_sharing_the_planes_add_up(tmp_path):
+    """Like a layer's q and k projections: two sets of tiles, each named by its own op, then one op
+    after both. Each set alone fits its floor; the op after both waits for all their rows."""
+    system = load_system("single")
+    planes, tiles = system.units["mxm"], 6
+    body = [f"%w0 = chip.preload core 0 at 0 dense<1.0> : tensor<{ROWS}x320xf32>",
+            f"%x = chip.input \"x\" core 0 at {ROWS} : tensor<1x320xf32>"]
+    for name, out in (("a", 1000), ("b", 1100)):
+        for k in range(tiles):
+            body.append(f'%l{name}{k} = chip.mxm_load core 0 unit "mxm" repeat {ROWS} stride 1 src [0, 1] (%w0)')
+            body.append(f'%m{name}{k} = chip.mxm_matmul core 0 unit "mxm" repeat 1 stride 1 weights (%l{name}{k}) '
+                        f'dst [{out + k}, 1] src [{ROWS}, 1] (%x)')
+        body.append(f"%s{name} = chip.join core 0 (" + ", ".join(f"%m{name}{k}" for k in range(tiles)) + ")")
+        body.append(f'%y{name} = chip.vxm "exp" core 0 unit "vxm" repeat {tiles} stride 1 lanes 320 '
+                    f'dst [{out + 500}, 1] lhs [{out}, 1] (%s{name})')
+    # long enough to end well after the program's own floor (all tiles' rows), which it starts at
+    after = 200
+    body.append(f'%z = chip.vxm "add" core 0 unit "vxm" repeat {after} stride 1 lanes 320 dst [3000, 1] '
+                f'lhs [1500, 0] (%ya) rhs [1600, 0] (%yb)')
+    module, program = schedule(program_text("single", body))
+    found, cycles = bounds(program), attr_int(program, "schedule.cycles")
+    first = ROWS - 1 + system.latency["mxm_load"]
+    both = first + -(-(2 * tiles - planes) * ROWS // planes) - 1 + system.latency["mxm_load"] + system.latency["mxm"]
+    assert found["mxm_path"] == both + system.latency["vxm"] + after - 1
+    assert found["mxm_path"] <= cycles
+    assert runtime_cycles(module, "single", tmp_path) == cycles
