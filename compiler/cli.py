@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import sys
 import tempfile
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -65,9 +67,19 @@ def dumper_of(args: argparse.Namespace) -> PassDumper | None:
     return PassDumper(args.print_ir_after_all, after, args.dump_dir, debuginfo=args.print_debuginfo)
 
 
+def report_pass(name: str, seconds: float) -> None:
+    """`-v`: one line per pass on stderr as it finishes, with the peak memory so far."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    print(f"lockstep: {name}: {seconds:.1f} s, peak {peak:.0f} MiB", file=sys.stderr, flush=True)
+
+
 def cmd_compile(args: argparse.Namespace) -> int:
-    compiled = compile_model(args.model, options_of(args), dumper_of(args))
+    progress = report_pass if args.verbose else None
+    compiled = compile_model(args.model, options_of(args), dumper_of(args), progress)
+    start = time.perf_counter()
     write_program(compiled, args.output)
+    if progress is not None:
+        progress("write", time.perf_counter() - start)
     if args.json:
         print(json.dumps(compiled.report, indent=2))
     else:
@@ -258,6 +270,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_system_options(compile_cmd)
     compile_cmd.add_argument("-o", "--output", type=Path, required=True, help="directory for the streams")
     compile_cmd.add_argument("--json", action="store_true", help="print the report as JSON")
+    compile_cmd.add_argument("-v", "--verbose", action="store_true",
+                             help="say on stderr when each pass finishes, its seconds and the peak memory")
     compile_cmd.set_defaults(handler=cmd_compile)
     run_cmd = commands.add_parser("run", help="run a model or a compiled directory on the runtime")
     run_cmd.add_argument("target", help="MODEL.onnx (compiled first) or a directory from `lockstep compile`")

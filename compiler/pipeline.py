@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from xdsl.context import Context
-from xdsl.dialects.builtin import Builtin, DictionaryAttr, FloatAttr, IntegerAttr, ModuleOp
+from xdsl.dialects.builtin import (
+    Builtin,
+    DictionaryAttr,
+    FloatAttr,
+    IntegerAttr,
+    ModuleOp,
+)
 from xdsl.dialects.func import Func
 from xdsl.passes import ModulePass, PassPipeline
 
@@ -16,12 +23,12 @@ from compiler.dumps import PassDumper, chain
 from compiler.errors import LockstepError
 from compiler.onnx_import import import_model
 from compiler.performance import Step, performance, pipeline_stages, read_step
+from compiler.quantize import WEIGHTS
 from compiler.registry import lockstep_dialects, lockstep_passes
 from compiler.system import System, load_system
 from dialects.chip import ChipInstruction, ProgramOp
 from dialects.net import TransferOp
 from dialects.part import SRAM_TOP
-from compiler.quantize import WEIGHTS
 from passes.partition import STRATEGIES, partition_choices, partition_strategy
 from passes.quantize_weights import quantized_nodes
 
@@ -129,7 +136,12 @@ def compile_system(options: CompileOptions) -> System:
     return load_system(options.system, options.chips, options.topology)
 
 
-def compile_model(model: str | Path, options: CompileOptions, dumper: PassDumper | None = None) -> Compiled:
+Progress = Callable[[str, float], None]
+"""Told each pass's name and seconds as the pass finishes (`lockstep compile -v`)."""
+
+
+def compile_model(model: str | Path, options: CompileOptions, dumper: PassDumper | None = None,
+                  progress: Progress | None = None) -> Compiled:
     if options.strategy not in STRATEGIES:
         raise LockstepError(f"unknown strategy '{options.strategy}'; choose one of {', '.join(STRATEGIES)}")
     if options.weights not in WEIGHTS:
@@ -139,6 +151,8 @@ def compile_model(model: str | Path, options: CompileOptions, dumper: PassDumper
     clock = [time.perf_counter()]
     module = import_model(model, options.shapes or None, options.shape_only)
     seconds = {"import": lap(clock)}
+    if progress is not None:
+        progress("import", seconds["import"])
     step = read_step(str(model))
     stages: list[list[int]] = []  # of a pipelined program
     figures: dict = {}
@@ -150,6 +164,8 @@ def compile_model(model: str | Path, options: CompileOptions, dumper: PassDumper
         """The figures come off the verified schedule, just before it is split per chip."""
         if _previous is not None:
             seconds[_previous.name] = lap(clock)
+            if progress is not None:
+                progress(_previous.name, seconds[_previous.name])
         if _previous is not None and _previous.name == "partition":
             choices.extend(partition_choices(scheduled))
             chosen.update(partition_strategy(scheduled))
@@ -165,8 +181,7 @@ def compile_model(model: str | Path, options: CompileOptions, dumper: PassDumper
     callback = chain(read_schedule, dumper.callback) if dumper else read_schedule
     passes = compile_passes(options.strategy, chips, system.spec, options.group, options.weights)
     clock[0] = time.perf_counter()
-    PassPipeline(passes, callback).apply(context(), module)
-    seconds[passes[-1].name] = lap(clock)
+    PassPipeline(passes, callback).apply(context(), module)  # (the callback also follows the last pass)
     report = {**figures, "model": str(Path(model).resolve()), "weights": options.weights, "pass_seconds": seconds}
     if options.weights == "int8":
         report["quantized_matmuls"] = quantized  # ONNX nodes, for the oracle (compiler/quantize.py)
