@@ -79,3 +79,17 @@ def test_schedule_cycles_is_checked_against_the_last_landing_on_any_chip():
     assert verify(body, 9) == ("chip 1, unit vxm1, cycle 24: chip.vxm %b1 (op 5 of the program) lands last, "
                                "so the program takes 24 cycles, but schedule.cycles says 9")
     apply(body, 24)  # the true makespan passes
+
+
+def test_event_rows_expand_ramps_constants_and_packed_addresses():
+    from passes.verify_schedule import _Rows
+
+    rows = _Rows("op", "addr", "cycle")
+    rows.add(3, op=7, addr=(10, 2), cycle=(100, 5))  # addresses 10, 12, 14 at 100, 105, 110
+    rows.add(1, op=8, addr=40, cycle=0)
+    rows.add(4, op=9, addr=(8, 1, 4), cycle=(0, 1))  # int8 rows 8..11 packed four to an address: 2, 2, 2, 2
+    built = rows.build()
+    assert built["op"].tolist() == [7, 7, 7, 8, 9, 9, 9, 9]
+    assert built["addr"].tolist() == [10, 12, 14, 40, 2, 2, 2, 2]
+    assert built["cycle"].tolist() == [100, 105, 110, 0, 0, 1, 2, 3]
+    assert {k: v.size for k, v in _Rows("op").build().items()} == {"op": 0}
