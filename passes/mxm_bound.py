@@ -58,6 +58,7 @@ class MxmPathPlacer(Unlimited):
         self.ends = [step.multiplies and step.index not in onto for step in steps]  # chain ends
         self.named = self._named_chain_ends()
         self.on_chip: dict[int, list[int]] = {}  # per chip, its chain ends in program order
+        self.chips = [_chip(step) for step in steps]
         self.upstream = self._upstream_chain_ends()
         self.floors: dict[tuple[int, int], int] = {}  # (chip, upstream set) -> its floor
 
@@ -81,10 +82,11 @@ class MxmPathPlacer(Unlimited):
         over that chip's chain ends (bit k: `on_chip[chip][k]`)."""
         upstream: list[int] = []
         bit: dict[int, int] = {}
+        chips = self.chips
         for step in self.steps:
-            chip, found = _chip(step), 0
+            chip, found = chips[step.index], 0
             for dep in step.deps:
-                if _chip(self.steps[dep]) == chip:
+                if chips[dep] == chip:
                     found |= upstream[dep] | bit.get(dep, 0)
             if self.ends[step.index]:
                 ends = self.on_chip.setdefault(chip, [])
@@ -110,7 +112,7 @@ class MxmPathPlacer(Unlimited):
         bits = self.upstream[step.index]
         if not bits:
             return 0
-        key = (_chip(step), bits)
+        key = (self.chips[step.index], bits)
         if (found := self.floors.get(key)) is None:
             ends = self.on_chip[key[0]]
             chains = [self.chains[ends[k]] for k in range(bits.bit_length()) if bits >> k & 1]

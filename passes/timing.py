@@ -52,7 +52,8 @@ def last_issue(cycle: int, count: int, stride: int) -> int:
 
 def repeat_of(op: ChipInstruction | TransferOp) -> tuple[int, int]:
     """(count, stride) of an instruction or a transfer."""
-    return op.count.value.data, op.stride.value.data
+    props = op.properties  # (not the IRDL accessors: every pass reads this of every op, several times)
+    return props["count"].value.data, props["stride"].value.data  # type: ignore[attr-defined]
 
 
 def latency(op: ChipInstruction, system: System) -> int:
