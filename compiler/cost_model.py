@@ -21,7 +21,7 @@ printed. Estimates rank candidates; the schedule's cycle count is what the progr
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from math import ceil, prod
 
@@ -37,13 +37,6 @@ from compiler.system import System
 from dialects import tops
 from dialects.part import CHIPS, AllGatherOp, AllReduceOp, SplitOp, TransferOp, chips_of
 
-SCRATCH_MARGIN = 0.15
-"""Room kept for the lowering's scratch vectors (softmax and reduction temporaries, window
-copies, transfer buffers), which the estimate does not see. Scratch is reused from op to op, so
-it is about one op's worth: measured 9% over `place`'s peak for BERT-Large (24 layers, int8)
-pipelined on 8 chips, 10% for two of its layers tensor-parallel on 4, 21% for the small
-examples/models/bert_layer.onnx on 4."""
-
 DATA_MOVEMENT = (tops.SelectOp, tops.TransposeOp, tops.BroadcastOp, tops.ReduceOp, tops.Im2colOp)
 
 
@@ -57,6 +50,11 @@ class Estimate:
     fits: bool | None
 
     @property
+    def key(self) -> str:
+        """As the partitioned module names it (`part.strategy`)."""
+        return f"hybrid group={self.group}" if self.strategy == "hybrid" else self.strategy
+
+    @property
     def label(self) -> str:
         if self.chips == 1:
             return "one chip"
@@ -64,7 +62,8 @@ class Estimate:
 
     def describe(self, system: System) -> str:
         us = self.cycles / system.clock_hz * 1e6
-        fit = "" if self.fits is not False else f", does not fit ({self.sram_bytes / 2**20:.0f} MiB per chip)"
+        fit = ("" if self.fits is not False else ", did not fit once lowered" if self.sram_bytes is None
+               else f", does not fit ({self.sram_bytes / 2**20:.0f} MiB per chip)")
         where = "" if self.chips == 1 else f" on {self.chips}"
         return f"{self.label}{where}: ~{us:.1f} us{fit}"
 
@@ -139,7 +138,13 @@ class CostModel:
         return Estimate(strategy, group, chips, self.cycles(module), top, self.fits(top))
 
     def fits(self, sram_bytes: int) -> bool:
-        return sram_bytes * (1 + SCRATCH_MARGIN) <= self.system.sram_bytes
+        """Whether what `place` allocates fits. The lowering's scratch vectors (softmax and reduction
+        temporaries, window copies, transfer buffers) come on top and are not estimated: measured 9%
+        over `place`'s peak for BERT-Large (24 layers, int8) pipelined on 8 chips, 21% for the small
+        examples/models/bert_layer.onnx on 4, but 0.1% for 4 Llama-2-70B decode layers in a group of
+        32 (their weights and KV cache are no op's temporaries). No fixed margin suits both, so a
+        candidate whose scratch overflows is dropped once lowered (`compile_model`) instead."""
+        return sram_bytes <= self.system.sram_bytes
 
     def cycles(self, module: ModuleOp) -> int:
         """One op at a time per chip, each as soon as its operands and its chips are free."""
@@ -180,11 +185,13 @@ def _has_int8(module: ModuleOp) -> bool:
 
 
 def choose(module: ModuleOp, system: System, chips: int,
-           partition: Callable[[ModuleOp, str, int, int], None]) -> tuple[Estimate, list[Estimate]]:
+           partition: Callable[[ModuleOp, str, int, int], None],
+           dropped: Collection[str] = ()) -> tuple[Estimate, list[Estimate]]:
     """The fastest candidate that fits and every estimate (the fastest that fits first, then the slower ones,
     whose memory is not estimated, then those that do not fit);
-    `partition(copy, strategy, group, chips)` partitions a copy of the module in place. Raises
-    when none fits, naming the least hungry and by how much it overflows."""
+    `partition(copy, strategy, group, chips)` partitions a copy of the module in place; candidates
+    whose `key` is in `dropped` did not fit once lowered. Raises when none fits, naming the least
+    hungry and by how much it overflows."""
     model = CostModel(system)
 
     def partitioned(strategy: str, group: int, n: int) -> ModuleOp:
@@ -196,19 +203,24 @@ def choose(module: ModuleOp, system: System, chips: int,
     timed = sorted((model.cycles(partitioned(*c)), c) for c in candidates(chips))
     estimates, found = [], False
     for cycles, (strategy, group, n) in timed:
+        if Estimate(strategy, group, n, cycles, None, None).key in dropped:
+            estimates.append(Estimate(strategy, group, n, cycles, None, False))
+            continue
         top = None if found else model.peak_vectors(partitioned(strategy, group, n)) * system.vector_bytes
         fits = None if top is None else model.fits(top)
         found = found or bool(fits)
         estimates.append(Estimate(strategy, group, n, cycles, top, fits))
-    estimates.sort(key=lambda e: (e.fits is False, e.cycles if e.fits is not False else e.sram_bytes))
+    estimates.sort(key=lambda e: (e.fits is False, e.sram_bytes is None if e.fits is False else False,
+                                  e.cycles if e.fits is not False else e.sram_bytes or 0))
     if not estimates[0].fits:
-        least = estimates[0]
-        need, have = least.sram_bytes / 2**20, system.sram_bytes / 2**20
-        with_scratch = need * (1 + SCRATCH_MARGIN)
+        lowered = [e.label for e in estimates if e.sram_bytes is None]
+        parts = [f"{', '.join(lowered)} fitted until lowered, with the lowering's scratch"] if lowered else []
+        if (least := estimates[0]).sram_bytes is not None:
+            need, have = least.sram_bytes / 2**20, system.sram_bytes / 2**20
+            parts.insert(0, f"the least hungry, {least.label}, needs {need:.2f} MiB per chip before the lowering's "
+                            f"scratch, of {have:.2f} MiB (over by {need - have:.2f} MiB)")
         raise LockstepError(
             f"the model does not fit in SRAM on {chips} chip{'s' * (chips != 1)} in any partition: "
-            f"the least hungry, {least.label}, needs {need:.2f} MiB per chip and {SCRATCH_MARGIN:.0%} more for "
-            f"scratch, {with_scratch:.2f} MiB of {have:.2f} MiB (over by {with_scratch - have:.2f} MiB); use more chips"
-            + ("" if _has_int8(module) else " or --weights int8")
+            + "; ".join(parts) + "; use more chips" + ("" if _has_int8(module) else " or --weights int8")
         )
     return estimates[0], estimates

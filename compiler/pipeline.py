@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +20,7 @@ from xdsl.dialects.func import Func
 from xdsl.passes import ModulePass, PassPipeline
 
 from compiler.dumps import PassDumper, chain
-from compiler.errors import LockstepError
+from compiler.errors import LockstepError, SramOverflow
 from compiler.onnx_import import import_model
 from compiler.performance import Step, performance, pipeline_stages, read_step
 from compiler.quantize import WEIGHTS
@@ -61,14 +61,15 @@ def context() -> Context:
 
 
 def compile_passes(strategy: str, chips: int, system: str, group: int = 8,
-                   weights: str = "fp32") -> tuple[ModulePass, ...]:
-    """The whole pipeline, from normalisation to emitted streams."""
+                   weights: str = "fp32", dropped: Sequence[str] = ()) -> tuple[ModulePass, ...]:
+    """The whole pipeline, from normalisation to emitted streams; `dropped`: `auto` candidates that
+    did not fit once lowered."""
     passes = lockstep_passes()
     tail = ("place", "lower-to-chip", "lower-collectives", "schedule", "verify-schedule", "emit-streams")
     return (
         passes["normalise"]()(),
         *((passes["quantize-weights"]()(),) if weights == "int8" else ()),
-        passes["partition"]()(chips=chips, strategy=strategy, system=system, group=group),
+        passes["partition"]()(chips=chips, strategy=strategy, system=system, group=group, dropped=";".join(dropped)),
         *(passes[name]()() for name in tail),
     )
 
@@ -142,15 +143,42 @@ Progress = Callable[[str, float], None]
 
 def compile_model(model: str | Path, options: CompileOptions, dumper: PassDumper | None = None,
                   progress: Progress | None = None) -> Compiled:
+    """Under `auto`, a candidate that fits as `place` allocates but not with the lowering's scratch
+    is dropped and the model partitioned again (the report's `partition_dropped` says so)."""
     if options.strategy not in STRATEGIES:
         raise LockstepError(f"unknown strategy '{options.strategy}'; choose one of {', '.join(STRATEGIES)}")
     if options.weights not in WEIGHTS:
         raise LockstepError(f"unknown weights '{options.weights}'; choose one of {', '.join(WEIGHTS)}")
     system = compile_system(options)
     chips = options.chips or (1 if options.system is None and options.topology is None else len(system.alive_chips()))
+    dropped: list[dict] = []
+    while True:
+        chosen: dict[str, str] = {}
+        seconds: dict[str, float] = {}
+        try:
+            compiled = _compile_once(model, options, system, chips, [d["strategy"] for d in dropped],
+                                     chosen, seconds, dumper, progress)
+        except SramOverflow as overflow:
+            if options.strategy != "auto" or "strategy" not in chosen:
+                raise
+            dropped.append({"strategy": chosen["strategy"], "error": str(overflow),
+                            "seconds": round(sum(seconds.values()), 3)})
+            if progress is not None:
+                progress(f"{chosen['strategy']} does not fit once lowered, partitioning again",
+                         dropped[-1]["seconds"])
+            continue
+        if dropped:
+            compiled.report["partition_dropped"] = dropped
+        return compiled
+
+
+def _compile_once(model: str | Path, options: CompileOptions, system: System, chips: int, dropped: list[str],
+                  chosen: dict[str, str], seconds: dict[str, float], dumper: PassDumper | None,
+                  progress: Progress | None) -> Compiled:
+    """One run of the pipeline; fills `chosen` (the strategy) and `seconds` (per pass) as it goes."""
     clock = [time.perf_counter()]
     module = import_model(model, options.shapes or None, options.shape_only)
-    seconds = {"import": lap(clock)}
+    seconds["import"] = lap(clock)
     if progress is not None:
         progress("import", seconds["import"])
     step = read_step(str(model))
@@ -158,7 +186,6 @@ def compile_model(model: str | Path, options: CompileOptions, dumper: PassDumper
     figures: dict = {}
     choices: list[dict[str, str]] = []
     quantized: list[str] = []
-    chosen: dict[str, str] = {}
 
     def read_schedule(_previous: ModulePass | None, scheduled: ModuleOp, next_pass: ModulePass | None) -> None:
         """The figures come off the verified schedule, just before it is split per chip."""
@@ -179,7 +206,7 @@ def compile_model(model: str | Path, options: CompileOptions, dumper: PassDumper
             figures.update(chosen)
 
     callback = chain(read_schedule, dumper.callback) if dumper else read_schedule
-    passes = compile_passes(options.strategy, chips, system.spec, options.group, options.weights)
+    passes = compile_passes(options.strategy, chips, system.spec, options.group, options.weights, dropped)
     clock[0] = time.perf_counter()
     PassPipeline(passes, callback).apply(context(), module)  # (the callback also follows the last pass)
     report = {**figures, "model": str(Path(model).resolve()), "weights": options.weights, "pass_seconds": seconds}

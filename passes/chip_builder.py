@@ -16,7 +16,7 @@ from xdsl.dialects.builtin import (
 )
 from xdsl.ir import Block, Operation, SSAValue
 
-from compiler.errors import LockstepError
+from compiler.errors import SramOverflow
 from compiler.layout import Layout, MoveGroup
 from compiler.system import System
 from dialects.chip import (
@@ -190,7 +190,7 @@ class SramTop:
         need, have = self.top[chip], self.system.sram_vectors
         if need > have:
             mib = self.system.vector_bytes / 2**20
-            raise LockstepError(
+            raise SramOverflow(
                 f"the model does not fit in SRAM: chip {chip} needs {need * mib:.2f} MiB but holds "
                 f"{have * mib:.2f} MiB (over by {(need - have) * mib:.2f} MiB); use more chips or "
                 f"another partition strategy"

@@ -137,6 +137,7 @@ class PartitionPass(ModulePass):
     strategy: str = "replicated"
     system: str = ""
     group: int = 8  # chips per tensor-parallel group under `hybrid`
+    dropped: str = ""  # `auto`: candidates (as `part.strategy` names them, ";"-separated) that did not fit once lowered
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         if self.strategy not in STRATEGIES:
@@ -153,7 +154,7 @@ class PartitionPass(ModulePass):
             partition_as(module, strategy, group, tuple(chips), system.lanes)
 
         if self.strategy == "auto":
-            best, estimates = choose(op, system, self.chips, partition)
+            best, estimates = choose(op, system, self.chips, partition, [d for d in self.dropped.split(";") if d])
             partition(op, best.strategy, best.group, best.chips)
             op.attributes[CHOICE] = StringAttr(
                 f"{best.label} ({best.chips} of {self.chips} chips), the fastest estimate that fits: "
