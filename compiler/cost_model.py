@@ -13,7 +13,8 @@ model on one chip) and estimates each from its `part` IR alone, in one pass over
 - collectives: the binding lower bound of the collective on the links it will use
   (compiler.group_collectives), point-to-point transfers the route's hops;
 - memory: the fullest chip's peak as `place` allocates it (passes/place.py `allocate_function`:
-  values freed after their last use, their space reused), plus a margin for the lowering's scratch.
+  values freed after their last use, their space reused); the lowering's scratch is not estimated
+  (`CostModel.fits` says why), and a candidate it overflows is dropped once lowered.
 
 The fastest candidate that fits in SRAM wins; the estimates of all of them are the reason
 printed. Estimates rank candidates; the schedule's cycle count is what the program takes.
