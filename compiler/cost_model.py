@@ -51,15 +51,8 @@ class Estimate:
     fits: bool | None
 
     @property
-    def key(self) -> str:
-        """As the partitioned module names it (`part.strategy`)."""
-        return f"hybrid group={self.group}" if self.strategy == "hybrid" else self.strategy
-
-    @property
     def label(self) -> str:
-        if self.chips == 1:
-            return "one chip"
-        return f"hybrid group={self.group}" if self.strategy == "hybrid" else self.strategy
+        return "one chip" if self.chips == 1 else strategy_name(self.strategy, self.group)
 
     def describe(self, system: System) -> str:
         us = self.cycles / system.clock_hz * 1e6
@@ -67,6 +60,11 @@ class Estimate:
                else f", does not fit ({self.sram_bytes / 2**20:.0f} MiB per chip)")
         where = "" if self.chips == 1 else f" on {self.chips}"
         return f"{self.label}{where}: ~{us:.1f} us{fit}"
+
+
+def strategy_name(strategy: str, group: int) -> str:
+    """How a partitioned module names its strategy (`part.strategy`): "hybrid group=8", "tensor", ..."""
+    return f"hybrid group={group}" if strategy == "hybrid" else strategy
 
 
 def candidates(chips: int) -> list[tuple[str, int, int]]:
@@ -191,7 +189,7 @@ def choose(module: ModuleOp, system: System, chips: int,
     """The fastest candidate that fits and every estimate (the fastest that fits first, then the slower ones,
     whose memory is not estimated, then those that do not fit);
     `partition(copy, strategy, group, chips)` partitions a copy of the module in place; candidates
-    whose `key` is in `dropped` did not fit once lowered. Raises when none fits, naming the least
+    whose `strategy_name` is in `dropped` did not fit once lowered. Raises when none fits, naming the least
     hungry and by how much it overflows."""
     model = CostModel(system)
 
@@ -204,7 +202,7 @@ def choose(module: ModuleOp, system: System, chips: int,
     timed = sorted((model.cycles(partitioned(*c)), c) for c in candidates(chips))
     estimates, found = [], False
     for cycles, (strategy, group, n) in timed:
-        if Estimate(strategy, group, n, cycles, None, None).key in dropped:
+        if strategy_name(strategy, group) in dropped:
             estimates.append(Estimate(strategy, group, n, cycles, None, False))
             continue
         top = None if found else model.peak_vectors(partitioned(strategy, group, n)) * system.vector_bytes

@@ -30,7 +30,7 @@ from xdsl.ir import Operation, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint, Rewriter
 
-from compiler.cost_model import choose
+from compiler.cost_model import choose, strategy_name
 from compiler.errors import LockstepError
 from compiler.system import load_system
 from dialects import tops
@@ -179,4 +179,4 @@ def partition_as(module: ModuleOp, strategy: str, group: int, chips: tuple[int, 
                 inner.attributes[CHIPS] = chips_attr(chips)
     assign_constant_chips(func)
     slice_host_io(func)
-    module.attributes[STRATEGY] = StringAttr(strategy if strategy != "hybrid" else f"hybrid group={group}")
+    module.attributes[STRATEGY] = StringAttr(strategy_name(strategy, group))
