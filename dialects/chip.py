@@ -51,6 +51,7 @@ from xdsl.dialects.builtin import (
     I64,
     DenseArrayBase,
     DenseIntOrFPElementsAttr,
+    IntAttr,
     IntegerAttr,
     StringAttr,
     TensorType,
@@ -97,10 +98,20 @@ TOKEN = TokenType()
 """The one token type every instruction's result has (attributes are immutable: shared)."""
 
 
+_I64_RANGE = range(-(1 << 63), 1 << 63)
+
+
 @lru_cache(maxsize=1 << 16)
 def i64_attr(value: int) -> IntegerAttr:
-    """Attributes are immutable, and building one costs xDSL ~100 us of verification: share them."""
-    return IntegerAttr(value, 64)
+    """Attributes are immutable: share them. Built as `ParametrizedAttribute.new` builds one but
+    without its verification, which costs xDSL ~40 us an attribute, more than the rest of a
+    scheduled op (every cycle is a new value); the one thing it checks, the range, is checked here."""
+    if value not in _I64_RANGE:
+        raise ValueError(f"{value} does not fit in a signless 64-bit integer")
+    attr = IntegerAttr.__new__(IntegerAttr)
+    object.__setattr__(attr, "value", IntAttr(value))
+    object.__setattr__(attr, "type", i64)
+    return attr
 
 
 @lru_cache(maxsize=1 << 10)
@@ -128,9 +139,18 @@ def _operand_groups(op_type: type[IRDLOperation]) -> tuple[tuple[str, ...], str 
     return tuple(name for name, _ in definition.operands), None if option is None else option.attribute_name
 
 
-@cache
+_STARTS: dict[int, tuple[DenseArrayBase, tuple[int, ...]]] = {}
+
+
 def _segment_starts(sizes: DenseArrayBase) -> tuple[int, ...]:
-    return tuple(accumulate(sizes.get_values(), initial=0))  # type: ignore[arg-type]
+    """Keyed by identity, since built ops share their sizes (`_segment_sizes`) and hashing an
+    attribute hashes its bytes; an entry keeps its attribute alive, so its id names no other."""
+    entry = _STARTS.get(id(sizes))
+    if entry is None or entry[0] is not sizes:
+        if len(_STARTS) >= 1 << 12:  # parsed IR has an attribute per op: keep few
+            _STARTS.clear()
+        entry = _STARTS[id(sizes)] = sizes, tuple(accumulate(sizes.get_values(), initial=0))  # type: ignore[arg-type]
+    return entry[1]
 
 
 def int_of(attr: IntegerAttr | None) -> int | None:

@@ -23,6 +23,7 @@ from xdsl.utils.exceptions import DiagnosticException
 from compiler.stream_text import print_stream_module
 from compiler.system import System, load_system
 from dialects.chip import (
+    TOKEN,
     ChipInstruction,
     InputOp,
     JoinOp,
@@ -32,7 +33,6 @@ from dialects.chip import (
     RecvOp,
     SendOp,
     StreamOp,
-    TokenType,
     i64_attr,
     int_of,
 )
@@ -53,13 +53,14 @@ class _Attrs:
         self.string = cache(StringAttr)
 
     def c2c(
-        self, kind: type[SendOp | RecvOp], core: int, unit: str, cycle: int, repeat: tuple[int, int], fields: dict[str, int]
+        self, kind: type[SendOp | RecvOp], core: int, unit: str, cycle: int, repeat: tuple[int, int], fields: dict[str, int],
+        operands: Sequence[SSAValue] = (),
     ) -> SendOp | RecvOp:
         """A scheduled send or recv; `fields` are its link and buffer properties."""
         props = {"core": core, "cycle": cycle, "count": repeat[0], "stride": repeat[1], **fields}
         properties: dict[str, Attribute] = {k: self.i64(v) for k, v in props.items()}
         properties["unit"] = self.string(unit)
-        return kind.create(properties=properties, result_types=[TokenType()])
+        return kind.create(operands=operands, properties=properties, result_types=[TOKEN])
 
 
 def _hop_ops(op: TransferOp, system: System, attrs: _Attrs) -> list[tuple[int, ChipInstruction, int]]:
@@ -72,8 +73,8 @@ def _hop_ops(op: TransferOp, system: System, attrs: _Attrs) -> list[tuple[int, C
     out = []
     for h, (hop, start) in enumerate(zip(route_hops(op, system), op.hops.get_values())):
         a, b, port = hop.link.src, hop.link.dst, hop.link.port
-        send = attrs.c2c(SendOp, a, f"c2c_to{b}_p{port}", start, repeat, {"to": b, "port": port, "src_addr": buffers[h], "src_step": 1})
-        send.operands = tokens
+        send = attrs.c2c(SendOp, a, f"c2c_to{b}_p{port}", start, repeat,
+                         {"to": b, "port": port, "src_addr": buffers[h], "src_step": 1}, tokens)
         # A recv's cycle is when its first vector lands.
         landed = start + hop.transit
         fields = {"from": a, "port": port, "dst_addr": buffers[h + 1], "dst_step": 1}

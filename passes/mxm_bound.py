@@ -29,7 +29,8 @@ from math import ceil
 
 from compiler.system import System
 from dialects.chip import MxmMatmulOp
-from passes.schedule import Kind, Step, Unlimited, list_schedule
+from passes.schedule import Step, Unlimited, list_schedule
+from passes.timing import Kind
 
 
 @dataclass(frozen=True)

@@ -20,13 +20,11 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from enum import Enum, auto
-from functools import cache
 from typing import Protocol
 
 import numpy as np
 from xdsl.context import Context
-from xdsl.dialects.builtin import DictionaryAttr, FloatAttr, ModuleOp, StringAttr, f64
+from xdsl.dialects.builtin import DictionaryAttr, FloatAttr, ModuleOp, f64
 from xdsl.ir import Operation, SSAValue
 from xdsl.passes import ModulePass
 
@@ -34,26 +32,23 @@ from compiler.errors import LockstepError
 from compiler.system import Link, System, load_system
 from dialects.chip import (
     ChipInstruction,
-    InputOp,
-    JoinOp,
     MxmLoadOp,
     MxmMatmulOp,
-    OutputOp,
-    PreloadOp,
     ProgramOp,
     i64_attr,
+    str_attr,
 )
 from dialects.net import TransferOp, int_array
 from passes.timing import (
     Hop,
+    Kind,
     Run,
     dst_run,
     last_issue,
+    op_kind,
     ready_cycle,
     repeat_of,
     route_hops,
-    slot_reads,
-    slot_runs,
     transfer_buffers,
     transfer_ready,
 )
@@ -174,14 +169,6 @@ class Calendar:
 # -- the program as the scheduler reads it -------------------------------------------
 
 
-class Kind(Enum):
-    HOST = auto()  # preload or input: the host writes it at cycle 0
-    JOIN = auto()
-    INSTRUCTION = auto()
-    TRANSFER = auto()
-    OUTPUT = auto()
-
-
 @dataclass(slots=True)
 class Step:
     """One op of a program with what the list scheduler needs of it, read off the IR once and
@@ -202,7 +189,7 @@ class Step:
     tile_users: int = 0  # an mxm_load: how many matmuls name its tile
     lands: int = 0  # an instruction's results have all landed `lands` cycles after it issues
     dst: Run | None = None
-    reads: tuple[Run, ...] = ()
+    reads: tuple[int, ...] = ()  # base, step, packing of each addressed operand, flat: a step per op is many
     hops: Sequence[Hop] = ()
     buffers: Sequence[int] = ()
 
@@ -216,7 +203,9 @@ def program_steps(ops: Iterable[Operation], routes: Mapping[TransferOp, Sequence
             deps = tuple([index_of[v] for v in op.operands])
         except KeyError:
             raise LockstepError(f"schedule: {op.name} names a value no op before it in chip.program defines") from None
-        kind = _kind(type(op))
+        kind = op_kind(type(op))
+        if kind is None:
+            raise LockstepError(f"schedule: unexpected {op.name} inside chip.program")
         if kind is Kind.INSTRUCTION:
             step = _instruction_step(op, i, deps, steps, system)  # type: ignore[arg-type]
         elif kind is Kind.TRANSFER:
@@ -232,26 +221,11 @@ def program_steps(ops: Iterable[Operation], routes: Mapping[TransferOp, Sequence
     return steps
 
 
-@cache
-def _kind(op_type: type[Operation]) -> Kind:
-    """Per op class, looked up once: isinstance against xDSL's abstract classes is slow."""
-    for base, kind in _KINDS:
-        if issubclass(op_type, base):
-            return kind
-    raise LockstepError(f"schedule: unexpected {op_type.name} inside chip.program")  # type: ignore[attr-defined]
-
-
-_KINDS: tuple[tuple[type[Operation], Kind], ...] = (
-    (PreloadOp, Kind.HOST), (InputOp, Kind.HOST), (JoinOp, Kind.JOIN), (ChipInstruction, Kind.INSTRUCTION),
-    (TransferOp, Kind.TRANSFER), (OutputOp, Kind.OUTPUT),
-)
-
-
 def _instruction_step(op: ChipInstruction, i: int, deps: tuple[int, ...], before: Sequence[Step],
                       system: System) -> Step:
     count, stride = repeat_of(op)
     step = Step(op, i, Kind.INSTRUCTION, deps, op.core.value.data, count, stride, op.UNIT_KIND,
-                lands=ready_cycle(op, 0, system), reads=tuple([run for _, run in slot_runs(op, 0)]),
+                lands=ready_cycle(op, 0, system), reads=_reads(op),
                 dst=dst_run(op, 0, system) if op.HAS_DST else None)
     if isinstance(op, MxmLoadOp):
         step.loads_tile, step.tile_users = True, _matmul_users(op)
@@ -262,6 +236,14 @@ def _instruction_step(op: ChipInstruction, i: int, deps: tuple[int, ...], before
         if before[deps[0]].loads_tile:
             step.tile = deps[0]
     return step
+
+
+def _reads(op: ChipInstruction) -> tuple[int, ...]:
+    reads: list[int] = []
+    for name in op.SLOTS:
+        if (slot := op.slot_addr(name)) is not None:
+            reads += (*slot, op.slot_packing(name))
+    return tuple(reads)
 
 
 def _matmul_users(load: MxmLoadOp) -> int:
@@ -385,12 +367,17 @@ class SramGuard:
     read (write after read) or being overwritten by a late predecessor (write after write).
     Program order is SSA order, so when an op is placed every earlier access to the addresses it
     writes is known. Space used for the first time costs nothing. Accesses are runs (strided
-    addresses, evenly spaced cycles), looked at through numpy slices."""
+    addresses, evenly spaced cycles), looked at through numpy slices.
 
-    def __init__(self) -> None:
-        # chip -> last use per address (-1: none yet); int32 holds 2**31 cycles, 2.4 s of a 900 MHz
-        # clock, at half the memory: 576 chips of 220 MiB would take 1.3 GB in int64.
+    `holes` gives, per chip, the widest span of addresses no op writes (`unwritten_spans`): the
+    preloaded weights, which are only ever read. Their reads need no record, and the table leaves
+    the span out: in a decoder that is most reads and most of SRAM."""
+
+    def __init__(self, holes: Mapping[int, tuple[int, int]] | None = None) -> None:
+        # chip -> last use per address, the hole left out (-1: none yet); int32 holds 2**31 cycles,
+        # 2.4 s of a 900 MHz clock, at half the memory of int64.
         self._busy: dict[int, np.ndarray] = {}
+        self._holes = holes or {}
 
     def floor(self, chip: int, run: Run) -> int:
         """The earliest start from which the writes of `run` (cycles counted from the start) all
@@ -398,35 +385,73 @@ class SramGuard:
         busy = self._busy.get(chip)
         if busy is None:
             return 0
+        lo, hi = self._holes.get(chip, _NO_HOLE)
+        at = run.base - (hi - lo) if run.base >= hi else run.base  # (no write reaches into the hole)
         if run.step == 0 or run.count == 1:  # one address: the first landing binds
-            last = int(busy[run.base]) if run.base < busy.size else -1
+            last = int(busy[at]) if at < busy.size else -1
             return max(0, last + 1 - run.cycle)
-        view, order = _along(busy, run)
+        view, order = _along(busy, Run(at, run.step, run.count, run.cycle, run.every))
         if view.size == 0:
             return 0
         return max(0, int((view - run.every * order).max()) + 1 - run.cycle)
 
     def use(self, chip: int, run: Run, at: int = 0) -> None:
         """Record the accesses of `run`, its cycles counted from `at` (a Run per placed op would cost more)."""
-        first = run.cycle + at
-        last = first + run.every * (run.count - 1)
-        _check_limit(chip, last)
-        if run.step == 0 or run.count == 1:  # one address: the last access counts
-            busy = self._room(chip, run.base + 1)
-            busy[run.base] = max(int(busy[run.base]), last)
+        self._record(chip, run.base, run.step, run.count, run.cycle + at, run.every)
+
+    def _record(self, chip: int, base: int, step: int, count: int, first: int, every: int) -> None:
+        """`use` in scalars, leaving out the accesses that fall into the chip's hole."""
+        lo, hi = self._holes.get(chip, _NO_HOLE)
+        if step == 0 or count == 1:
+            if base < lo:
+                self._store_run(chip, base, 0, 1, first + every * (count - 1), 0)  # the last access counts
+            elif base >= hi:
+                self._store_run(chip, base - (hi - lo), 0, 1, first + every * (count - 1), 0)
             return
-        busy = self._room(chip, max(run.base, run.base + run.step * (run.count - 1)) + 1)
-        view, order = _along(busy, run)
-        np.maximum(view, first + run.every * order, out=view)
+        # Iterations [0, below) lie under the hole and [above, count) over it (step > 0), or the
+        # other way round (step < 0); the part over it moves down by the hole's width.
+        if step > 0:
+            below, above = _iterations_under(base, step, count, lo), _iterations_under(base, step, count, hi)
+            self._store_run(chip, base, step, below, first, every)
+            if above < count:
+                self._store_run(chip, base + above * step - (hi - lo), step, count - above, first + above * every, every)
+        else:
+            over, beneath = _iterations_over(base, step, count, hi), _iterations_over(base, step, count, lo)
+            self._store_run(chip, base - (hi - lo), step, over, first, every)
+            if beneath < count:
+                self._store_run(chip, base + beneath * step, step, count - beneath, first + beneath * every, every)
+
+    def _store_run(self, chip: int, at: int, step: int, count: int, first: int, every: int) -> None:
+        """Raise the last use of table entries at + i*step to first + i*every."""
+        if count <= 0:
+            return
+        last = first + every * (count - 1)
+        _check_limit(chip, last)
+        if step == 0:
+            busy = self._room(chip, at + 1)
+            busy[at] = max(int(busy[at]), last)
+            return
+        busy = self._room(chip, max(at, at + step * (count - 1)) + 1)
+        view, order = _along(busy, Run(at, step, count, first, every))
+        np.maximum(view, first + every * order, out=view)
 
     def use_addresses(self, chip: int, addrs: np.ndarray, cycles: np.ndarray) -> None:
         """Accesses that are no run (an int8 load's packed rows)."""
+        lo, hi = self._holes.get(chip, _NO_HOLE)
+        if hi > lo:
+            kept = (addrs < lo) | (addrs >= hi)
+            addrs, cycles = addrs[kept], cycles[kept]
+            addrs = np.where(addrs >= hi, addrs - (hi - lo), addrs)
+        if addrs.size == 0:
+            return
         _check_limit(chip, int(cycles.max()))
         # in the table's own dtype: ufunc.at is several times slower when it has to cast
         np.maximum.at(self._room(chip, int(addrs.max()) + 1), addrs, cycles.astype(np.int32))
 
     def _room(self, chip: int, size: int) -> np.ndarray:
-        busy = self._busy.get(chip, np.empty(0, dtype=np.int32))
+        busy = self._busy.get(chip)
+        if busy is None:
+            busy = np.empty(0, dtype=np.int32)
         if busy.size < size:
             busy = np.concatenate([busy, np.full(max(size, busy.size + busy.size // 2) - busy.size, -1, dtype=np.int32)])
             self._busy[chip] = busy
@@ -436,12 +461,19 @@ class SramGuard:
         return self.floor(step.chip, step.dst) if step.dst is not None else 0
 
     def instruction_placed(self, step: Step, cycle: int) -> None:
-        if step.loads_tile and step.op.is_int8:  # type: ignore[attr-defined]
-            for _, addrs, cycles in slot_reads(step.op, cycle):  # type: ignore[arg-type]
-                self.use_addresses(step.chip, addrs, cycles)
-        else:
-            for run in step.reads:
-                self.use(step.chip, run, cycle)
+        lo, hi = self._holes.get(step.chip, _NO_HOLE)
+        reads = step.reads
+        for k in range(0, len(reads), 3):
+            base, stride, packing = reads[k], reads[k + 1], reads[k + 2]
+            end = base + stride * (step.count - 1)
+            if lo <= min(base, end) // packing and max(base, end) // packing < hi:  # only ever read: no record
+                continue
+            if packing > 1:
+                # packed rows (an int8 load's weights): several iterations share an address
+                addrs = (base + stride * np.arange(step.count, dtype=np.int64)) // packing
+                self.use_addresses(step.chip, addrs, cycle + step.stride * np.arange(step.count, dtype=np.int64))
+            else:
+                self._record(step.chip, base, stride, step.count, cycle, step.stride)
         if step.dst is not None:
             self.use(step.chip, step.dst, cycle)
 
@@ -454,6 +486,51 @@ class SramGuard:
         for h, (hop, start) in enumerate(zip(step.hops, starts)):
             self.use(hop.link.src, Run(step.buffers[h], 1, step.count, start, step.stride))
             self.use(hop.link.dst, Run(step.buffers[h + 1], 1, step.count, start + hop.transit, step.stride))
+
+
+_NO_HOLE = (0, 0)
+
+
+def _iterations_under(base: int, step: int, count: int, bound: int) -> int:
+    """How many iterations of an increasing run (step > 0) address below `bound`: they come first."""
+    return min(count, max(0, -(-(bound - base) // step)))
+
+
+def _iterations_over(base: int, step: int, count: int, bound: int) -> int:
+    """How many iterations of a decreasing run (step < 0) address at or above `bound`: they come first."""
+    return min(count, max(0, (base - bound) // -step + 1))
+
+
+def unwritten_spans(steps: Iterable[Step]) -> dict[int, tuple[int, int]]:
+    """Per chip, the widest span [lo, hi) of SRAM addresses below its highest written one that no
+    instruction or transfer hop writes (what `place` put the weights in)."""
+    chips, starts, ends = [], [], []
+    for step in steps:
+        if step.dst is not None:
+            run = step.dst
+            last = run.base + run.step * (run.count - 1)
+            chips.append(step.chip)
+            starts.append(min(run.base, last))
+            ends.append(max(run.base, last) + 1)
+        for h, hop in enumerate(step.hops):
+            chips.append(hop.link.dst)
+            starts.append(step.buffers[h + 1])
+            ends.append(step.buffers[h + 1] + step.count)
+    holes: dict[int, tuple[int, int]] = {}
+    if not chips:
+        return holes
+    chip, start, end = (np.asarray(c, dtype=np.int64) for c in (chips, starts, ends))
+    order = np.lexsort((start, chip))
+    chip, start, end = chip[order], start[order], end[order]
+    for c in np.unique(chip).tolist():
+        lo_i, hi_i = np.searchsorted(chip, [c, c + 1])
+        covered = np.maximum.accumulate(end[lo_i:hi_i])  # the end of everything written up to here
+        gap_lo = np.concatenate(([0], covered[:-1]))
+        gaps = start[lo_i:hi_i] - gap_lo
+        k = int(np.argmax(gaps))
+        if gaps[k] > 0:
+            holes[c] = int(gap_lo[k]), int(start[lo_i + k])
+    return holes
 
 
 _CYCLE_LIMIT = 1 << 31  # SramGuard keeps cycles in int32
@@ -555,7 +632,7 @@ def lower_bounds(steps: Sequence[Step], system: System) -> dict[str, int]:
 def annotate(program: ProgramOp, schedule: Schedule, bounds: dict[str, int]) -> None:
     """Write the schedule and its report onto the IR."""
     for op, (unit, cycle) in schedule.units.items():
-        op.properties["unit"] = StringAttr(unit)
+        op.properties["unit"] = str_attr(unit)
         op.properties["cycle"] = i64_attr(cycle)
     for op, starts in schedule.hops.items():
         op.properties["hops"] = int_array(starts)
@@ -574,5 +651,5 @@ class SchedulePass(ModulePass):
                 system = load_system(program.system.data)
                 ops = list(program.body.ops)
                 steps = program_steps(ops, timed_routes(ops, system), system)  # read once for all three runs
-                schedule = list_schedule(steps, Machine(system), SramGuard())
+                schedule = list_schedule(steps, Machine(system), SramGuard(unwritten_spans(steps)))
                 annotate(program, schedule, lower_bounds(steps, system))

@@ -12,24 +12,57 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import Enum, auto
+from functools import cache
 from typing import NamedTuple
 
-import numpy as np
+from xdsl.ir import Operation
 
 from compiler.errors import LockstepError
 from compiler.system import Link, System
 from dialects.chip import (
     VXM_TRANSCENDENTAL,
     ChipInstruction,
+    InputOp,
+    JoinOp,
     MemCopyOp,
     MxmLoadOp,
     MxmMatmulOp,
+    OutputOp,
+    PreloadOp,
     SxmMoveOp,
     SxmReduceOp,
     SxmTransposeOp,
     VxmOp,
 )
 from dialects.net import TransferOp
+
+
+class Kind(Enum):
+    """What an op of a chip.program is to the timing rules."""
+
+    HOST = auto()  # preload or input: the host writes it at cycle 0
+    JOIN = auto()
+    INSTRUCTION = auto()
+    TRANSFER = auto()
+    OUTPUT = auto()
+
+
+@cache
+def op_kind(op_type: type[Operation]) -> Kind | None:
+    """Per op class, looked up once (isinstance against xDSL's abstract classes is slow); None
+    for an op no chip.program holds."""
+    for base, kind in _KINDS:
+        if issubclass(op_type, base):
+            return kind
+    return None
+
+
+_KINDS: tuple[tuple[type[Operation], Kind], ...] = (
+    (PreloadOp, Kind.HOST), (InputOp, Kind.HOST), (JoinOp, Kind.JOIN), (ChipInstruction, Kind.INSTRUCTION),
+    (TransferOp, Kind.TRANSFER), (OutputOp, Kind.OUTPUT),
+)
+
 
 _LATENCY_KEY: dict[type[ChipInstruction], str] = {
     MxmLoadOp: "mxm_load",
@@ -39,11 +72,6 @@ _LATENCY_KEY: dict[type[ChipInstruction], str] = {
     SxmTransposeOp: "sxm_transpose",
     MemCopyOp: "mem",
 }
-
-
-def issue_cycles(cycle: int, count: int, stride: int) -> np.ndarray:
-    """The cycle of every iteration of a repeat form."""
-    return cycle + stride * np.arange(count, dtype=np.int64)
 
 
 def last_issue(cycle: int, count: int, stride: int) -> int:
@@ -79,12 +107,6 @@ class Run(NamedTuple):
     cycle: int
     every: int
 
-    def addresses(self) -> np.ndarray:
-        return self.base + self.step * np.arange(self.count, dtype=np.int64)
-
-    def cycles(self) -> np.ndarray:
-        return issue_cycles(self.cycle, self.count, self.every)
-
 
 def dst_run(op: ChipInstruction, cycle: int, system: System) -> Run:
     """Where the instruction issued at `cycle` writes and when each vector lands."""
@@ -94,22 +116,6 @@ def dst_run(op: ChipInstruction, cycle: int, system: System) -> Run:
     if isinstance(op, SxmTransposeOp):  # one output vector per cycle once the block is in
         return Run(base, step, op.width.value.data, last_issue(cycle, count, stride) + lat, 1)
     return Run(base, step, count, cycle + lat, stride)
-
-
-def slot_runs(op: ChipInstruction, cycle: int) -> list[tuple[str, Run]]:
-    """Every addressed operand and the vectors it reads when the instruction issues at `cycle`
-    (an int8 load's addresses are these divided by INT8_PER_ADDRESS: `slot_addresses`)."""
-    count, stride = repeat_of(op)
-    runs = []
-    for name in op.SLOTS:
-        if (slot := op.slot_addr(name)) is not None:
-            runs.append((name, Run(slot[0], slot[1], count, cycle, stride)))
-    return runs
-
-
-def slot_reads(op: ChipInstruction, cycle: int) -> list[tuple[str, np.ndarray, np.ndarray]]:
-    """(operand, addresses, cycles) of every SRAM read of the instruction issued at `cycle`."""
-    return [(name, op.slot_addresses(name), run.cycles()) for name, run in slot_runs(op, cycle)]
 
 
 def ready_cycle(op: ChipInstruction, cycle: int, system: System) -> int:

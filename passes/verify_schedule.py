@@ -51,9 +51,11 @@ from dialects.chip import (
 from dialects.net import TransferOp
 from passes.timing import (
     Hop,
+    Kind,
     dst_run,
     hop_cycles_of,
     latency,
+    op_kind,
     ready_cycle,
     repeat_of,
     route_hops,
@@ -162,18 +164,16 @@ class _Program:
         core = op.properties.get("core")
         if isinstance(core, IntegerAttr) and not 0 <= core.value.data < self.system.chips:
             raise self.fail(i, -1, "none", f"names chip {core.value.data}, but the system has chips 0..{self.system.chips - 1}")
-        if isinstance(op, PreloadOp | InputOp | OutputOp):
-            chips = {op.core.value.data}
-        elif isinstance(op, ChipInstruction):
-            chips = {self.file_instruction(i, op)}
-        elif isinstance(op, TransferOp):
-            chips = self.file_transfer(i, op)
-        elif isinstance(op, JoinOp):
-            chips = set()
-        else:
+        kind = op_kind(type(op))
+        if kind is Kind.HOST or kind is Kind.OUTPUT:
+            self.on_chip[op.core.value.data].append(i)  # type: ignore[attr-defined]
+        elif kind is Kind.INSTRUCTION:
+            self.on_chip[self.file_instruction(i, op)].append(i)  # type: ignore[arg-type]
+        elif kind is Kind.TRANSFER:
+            for chip in self.file_transfer(i, op):  # type: ignore[arg-type]
+                self.on_chip[chip].append(i)
+        elif kind is None:
             raise self.fail(i, -1, "?", "cannot appear in a chip.program")
-        for chip in chips:
-            self.on_chip[chip].append(i)
 
     def file_instruction(self, i: int, op: ChipInstruction) -> int:
         chip, cycle = op.core.value.data, int_of(op.cycle)
@@ -207,7 +207,7 @@ class _Program:
 @dataclass
 class _Events:
     """One chip's event tables as numpy columns. `hop` is -1 except for transfer events;
-    `allowed` holds slot * len(ops) + producer op for every producer a read slot names."""
+    `allowed` holds, sorted, slot * len(ops) + producer op for every producer a read slot names."""
 
     chip: int
     issues: dict[str, np.ndarray]
@@ -238,7 +238,7 @@ class _Chip:
         for i in self.p.on_chip[self.chip]:
             self.add(i, self.p.ops[i])
         tables = (self.issues, self.links, self.reads, self.writes, self.loads, self.matmuls)
-        allowed = np.unique(np.asarray(self.allowed, dtype=np.int64))
+        allowed = np.sort(np.asarray(self.allowed, dtype=np.int64))
         return _Events(self.chip, *(rows.build() for rows in tables), self.slots, allowed)
 
     def add_slot(self, name: str, named: Iterable[int]) -> int:
@@ -249,16 +249,17 @@ class _Chip:
         return slot
 
     def add(self, i: int, op: Operation) -> None:
-        if isinstance(op, PreloadOp | InputOp):
-            vectors = op.addresses if isinstance(op, PreloadOp) else self.extent(op)
-            self.writes.add(vectors, op=i, hop=-1, addr=(op.addr.value.data, 1), cycle=0)
-        elif isinstance(op, OutputOp):
-            slot = self.add_slot("output", self.p.producers(op.src))
-            self.reads.add(self.extent(op), op=i, hop=-1, addr=(op.addr.value.data, 1), cycle=-1, slot=slot)
-        elif isinstance(op, ChipInstruction):
-            self.add_instruction(i, op)
-        elif isinstance(op, TransferOp):
-            self.add_transfer(i, op)
+        kind = op_kind(type(op))
+        if kind is Kind.INSTRUCTION:
+            self.add_instruction(i, op)  # type: ignore[arg-type]
+        elif kind is Kind.TRANSFER:
+            self.add_transfer(i, op)  # type: ignore[arg-type]
+        elif kind is Kind.HOST:
+            vectors = op.addresses if isinstance(op, PreloadOp) else self.extent(op)  # type: ignore[arg-type]
+            self.writes.add(vectors, op=i, hop=-1, addr=(op.addr.value.data, 1), cycle=0)  # type: ignore[attr-defined]
+        elif kind is Kind.OUTPUT:
+            slot = self.add_slot("output", self.p.producers(op.src))  # type: ignore[attr-defined]
+            self.reads.add(self.extent(op), op=i, hop=-1, addr=(op.addr.value.data, 1), cycle=-1, slot=slot)  # type: ignore
 
     def extent(self, op: InputOp | OutputOp) -> int:
         return Layout(tuple(op.type.get_shape()), self.p.system.lanes).vectors
@@ -274,10 +275,11 @@ class _Chip:
                 slot = self.add_slot(name, self.p.producers(op.slot_tokens(name)))
                 ramp = (*addr, op.slot_packing(name))
                 self.reads.add(count, op=i, hop=-1, addr=ramp, cycle=(cycle, stride), slot=slot)
-        if isinstance(op, MxmLoadOp):
+        op_type = type(op)
+        if op_type is MxmLoadOp:
             self.loads.add(1, op=i, unit=unit, cycle=cycle, ready=ready_cycle(op, cycle, system))
             return
-        if isinstance(op, MxmMatmulOp):
+        if op_type is MxmMatmulOp:
             self.matmuls.add(count, op=i, unit=unit, cycle=(cycle, stride), load=self.p.tiles[i])
         run = dst_run(op, cycle, system)
         self.writes.add(run.count, op=i, hop=-1, addr=(run.base, run.step), cycle=(run.cycle, run.every))
@@ -394,11 +396,11 @@ def _check_operands(p: _Program, e: _Events) -> _Failure | None:
     pos = np.searchsorted(sorted_keys, reads["addr"] * horizon + read_cycle, side="right") - 1
     latest, upcoming = order[pos], order[np.minimum(pos + 1, order.size - 1)]
     written = write_addr[latest] == reads["addr"]
-    named = written & np.isin(reads["slot"] * n_ops + write_op[latest], allowed)
+    named = written & _among(reads["slot"] * n_ops + write_op[latest], allowed)
     late = (
         (pos + 1 < order.size)
         & (write_addr[upcoming] == reads["addr"])
-        & np.isin(reads["slot"] * n_ops + write_op[upcoming], allowed)
+        & _among(reads["slot"] * n_ops + write_op[upcoming], allowed)
     )
     if (bad := _first(late | ~named, read_cycle)) is None:
         return None
@@ -416,7 +418,7 @@ def _check_operands(p: _Program, e: _Events) -> _Failure | None:
         # Sorted by address then cycle: the writes to this address before the culprit's.
         first = int(np.searchsorted(sorted_keys, addr * horizon, side="left"))
         before = order[first:pos[bad]]
-        named_before = before[np.isin(reads["slot"][bad] * n_ops + write_op[before], allowed)]
+        named_before = before[_among(reads["slot"][bad] * n_ops + write_op[before], allowed)]
         if named_before.size:
             mine = named_before[-1]
             story = (f"after the value {p.describe(int(write_op[mine]))} landed at cycle {int(write_cycle[mine])} "
@@ -425,6 +427,14 @@ def _check_operands(p: _Program, e: _Events) -> _Failure | None:
             story = f"which holds what {culprit}, not a producer it names"
     rank = _END if isinstance(cycle, str) else cycle
     return _Failure((1, rank, i, hop), p.fail(i, hop, cycle, f"{what} {story}"))
+
+
+def _among(keys: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+    """`np.isin(keys, allowed)` for a sorted `allowed`, without sorting `keys` as isin does."""
+    if allowed.size == 0:
+        return np.zeros(keys.shape, dtype=bool)
+    at = np.minimum(np.searchsorted(allowed, keys), allowed.size - 1)
+    return allowed[at] == keys
 
 
 # In the order a whole-program check runs them: the first that fails on any chip is reported.
