@@ -121,13 +121,20 @@ class SramTop:
         top = max(self.top[c] for c in chips)
         if vectors <= 0:
             return top
-        pieces = self._free_list(chips[0])
-        for chip in chips[1:]:
+        # The chips of a group mostly have equal free lists (SPMD code allocates alike): compare
+        # them in C, and intersect or cut only the ones that differ from the first.
+        first = chips[0]
+        same = {c for c in chips[1:] if self.top[c] == self.top[first] and self.free[c] == self.free[first]}
+        differ = [c for c in chips if c not in same]
+        pieces = self._free_list(first)
+        for chip in differ[1:]:
             pieces = _common(pieces, self._free_list(chip))
         ordered = pieces if after is None else [piece for piece in pieces if piece[2] & ~after == 0]
         addr = self._choose(ordered, pieces if may_wait else [], vectors, top)
-        for chip in chips:
+        for chip in differ:
             self._take(chip, addr, addr + vectors)
+        for chip in same:
+            self.free[chip], self.top[chip] = list(self.free[first]), self.top[first]
         self.allocations.append((chips, addr, vectors))
         return addr
 

@@ -25,10 +25,6 @@ from compiler.system import System, load_system
 from dialects.chip import (
     TOKEN,
     ChipInstruction,
-    InputOp,
-    JoinOp,
-    OutputOp,
-    PreloadOp,
     ProgramOp,
     RecvOp,
     SendOp,
@@ -37,7 +33,7 @@ from dialects.chip import (
     int_of,
 )
 from dialects.net import TransferOp
-from passes.timing import repeat_of, route_hops, transfer_buffers
+from passes.timing import Kind, op_kind, repeat_of, route_hops, transfer_buffers
 
 # Stream order: (group, cycle, depth below a join, program position, hop part).
 _Key = tuple[int, int, int, int, int]
@@ -91,8 +87,9 @@ def split_program(program: ProgramOp) -> list[StreamOp]:
     keyed: defaultdict[int, list[tuple[_Key, Operation]]] = defaultdict(list)
     keys: dict[SSAValue, _Key] = {}
     for seq, op in enumerate(list(program.body.ops)):
-        if isinstance(op, TransferOp):
-            parts = _hop_ops(op, system, attrs)
+        kind = op_kind(type(op))
+        if kind is Kind.TRANSFER:
+            parts = _hop_ops(op, system, attrs)  # type: ignore[arg-type]
             for part, (chip, hop_op, cycle) in enumerate(parts):
                 keys[hop_op.result] = (_CLOCKED, cycle, 0, seq, part)
                 keyed[chip].append((keys[hop_op.result], hop_op))
@@ -100,15 +97,15 @@ def split_program(program: ProgramOp) -> list[StreamOp]:
             op.detach()
             op.erase()
             continue
-        if isinstance(op, PreloadOp | InputOp):
-            key = (_HOST_IN, 0, 0, seq, 0)
-        elif isinstance(op, OutputOp):
-            key = (_HOST_OUT, 0, 0, seq, 0)
-        elif isinstance(op, JoinOp):
-            group, cycle, depth, _, _ = max(keys[part] for part in op.parts)
-            key = (group, cycle, depth + 1, seq, 0)
-        elif isinstance(op, ChipInstruction) and (cycle := int_of(op.cycle)) is not None:
+        if kind is Kind.INSTRUCTION and (cycle := int_of(op.properties.get("cycle"))) is not None:  # type: ignore[arg-type]
             key = (_CLOCKED, cycle, 0, seq, 0)
+        elif kind is Kind.JOIN:
+            group, cycle, depth, _, _ = max(keys[part] for part in op.operands)
+            key = (group, cycle, depth + 1, seq, 0)
+        elif kind is Kind.HOST:
+            key = (_HOST_IN, 0, 0, seq, 0)
+        elif kind is Kind.OUTPUT:
+            key = (_HOST_OUT, 0, 0, seq, 0)
         else:
             raise DiagnosticException(f"{op.name} on chip {op.properties.get('core')} is not scheduled")
         if op.results:
