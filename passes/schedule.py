@@ -557,9 +557,13 @@ def _along(busy: np.ndarray, run: Run) -> tuple[np.ndarray, np.ndarray]:
 
 @dataclass
 class Schedule:
-    units: dict[ChipInstruction, tuple[str, int]]
-    hops: dict[TransferOp, list[int]]
-    cycles: int
+    """Where and when each step goes, by step index (lists, not per-op tuples: a 576-chip program
+    has millions of steps), and the makespan. Empty lists when only the makespan was asked for."""
+
+    cycles: int = 0
+    units: list[str] = field(default_factory=list)  # an instruction's unit instance
+    issues: list[int] = field(default_factory=list)  # an instruction's issue cycle
+    hops: dict[int, list[int]] = field(default_factory=dict)  # a transfer's hop starts
 
 
 def timed_routes(ops: Iterable[Operation], system: System) -> dict[TransferOp, list[Hop]]:
@@ -567,16 +571,18 @@ def timed_routes(ops: Iterable[Operation], system: System) -> dict[TransferOp, l
     return {op: route_hops(op, system) for op in ops if isinstance(op, TransferOp)}
 
 
-def list_schedule(steps: Sequence[Step], placer: Placer, guard: SramGuard | None = None) -> Schedule:
+def list_schedule(steps: Sequence[Step], placer: Placer, guard: SramGuard | None = None,
+                  keep: bool = True) -> Schedule:
     """Place the program's steps (in program order, a topological order) one by one as early as
     `placer` allows and, with a `guard`, as late as reused SRAM needs. The critical-path bound runs
-    without one: it is the bound of the dataflow, whichever addresses `place` chose.
+    without one: it is the bound of the dataflow, whichever addresses `place` chose. Without
+    `keep`, only the makespan is kept (the bounds' runs).
 
     Dependencies are whole-op and conservative: an op waits until every
     producer it names (through joins) has fully landed, even if its first
     iterations only read vectors that landed earlier."""
     ready = [0] * len(steps)  # per step, when its result has landed (0 for what has none)
-    schedule = Schedule({}, {}, 0)
+    schedule = Schedule(0, [""] * len(steps), [0] * len(steps)) if keep else Schedule()
     for step in steps:
         earliest = max([ready[d] for d in step.deps], default=0)
         kind = step.kind
@@ -586,7 +592,8 @@ def list_schedule(steps: Sequence[Step], placer: Placer, guard: SramGuard | None
             if guard is not None:
                 earliest = max(earliest, guard.instruction_floor(step))
             unit, cycle = placer.place_instruction(step, earliest)
-            schedule.units[step.op] = unit, cycle  # type: ignore[index]
+            if keep:
+                schedule.units[step.index], schedule.issues[step.index] = unit, cycle
             ready[step.index] = cycle + step.lands
             if guard is not None:
                 guard.instruction_placed(step, cycle)
@@ -596,7 +603,8 @@ def list_schedule(steps: Sequence[Step], placer: Placer, guard: SramGuard | None
             else:
                 starts = placer.place_transfer(step, earliest, guard.hop_floors(step))
                 guard.transfer_placed(step, starts)
-            schedule.hops[step.op] = starts  # type: ignore[index]
+            if keep:
+                schedule.hops[step.index] = starts
             ready[step.index] = starts[-1] + step.lands
         # a host write lands at cycle 0, into space no op used before; an output produces nothing
     schedule.cycles = max(ready, default=0)
@@ -615,10 +623,11 @@ def lower_bounds(steps: Sequence[Step], system: System) -> dict[str, int]:
             for hop in step.hops:
                 link_busy[hop.link] += step.count * hop.ser
             longest_route = max(longest_route, sum(hop.transit for hop in step.hops))
-    from passes.mxm_bound import mxm_path_bound  # (it builds on this module's list scheduler)
+    # (imported here: mxm_bound builds on this module's list scheduler)
+    from passes.mxm_bound import mxm_path_bound
 
     bounds = {
-        "critical_path": list_schedule(steps, Unlimited()).cycles,
+        "critical_path": list_schedule(steps, Unlimited(), keep=False).cycles,
         "mxm_path": mxm_path_bound(steps, system),
         # Issues are one per unit per cycle, and the last one still has to land (latency >= 1).
         "busiest_unit": max((-(-n // system.units[kind]) for (_, kind), n in issues.items()), default=0),
@@ -629,13 +638,14 @@ def lower_bounds(steps: Sequence[Step], system: System) -> dict[str, int]:
     return bounds
 
 
-def annotate(program: ProgramOp, schedule: Schedule, bounds: dict[str, int]) -> None:
+def annotate(program: ProgramOp, steps: Sequence[Step], schedule: Schedule, bounds: dict[str, int]) -> None:
     """Write the schedule and its report onto the IR."""
-    for op, (unit, cycle) in schedule.units.items():
-        op.properties["unit"] = str_attr(unit)
-        op.properties["cycle"] = i64_attr(cycle)
-    for op, starts in schedule.hops.items():
-        op.properties["hops"] = int_array(starts)
+    for step in steps:
+        if step.kind is Kind.INSTRUCTION:
+            props = step.op.properties
+            props["unit"], props["cycle"] = str_attr(schedule.units[step.index]), i64_attr(schedule.issues[step.index])
+    for index, starts in schedule.hops.items():
+        steps[index].op.properties["hops"] = int_array(starts)
     efficiency = max(bounds.values()) / schedule.cycles if schedule.cycles else 1.0
     program.attributes["schedule.cycles"] = i64_attr(schedule.cycles)
     program.attributes["schedule.bounds"] = DictionaryAttr({k: i64_attr(v) for k, v in bounds.items()})
@@ -652,4 +662,4 @@ class SchedulePass(ModulePass):
                 ops = list(program.body.ops)
                 steps = program_steps(ops, timed_routes(ops, system), system)  # read once for all three runs
                 schedule = list_schedule(steps, Machine(system), SramGuard(unwritten_spans(steps)))
-                annotate(program, schedule, lower_bounds(steps, system))
+                annotate(program, steps, schedule, lower_bounds(steps, system))

@@ -82,7 +82,7 @@ class _Rows:
 
     def add(self, count: int, **columns: int | Ramp) -> None:
         """`count` events, one per iteration."""
-        self._rows.append((count, *(columns[name] for name in self._names)))  # type: ignore[arg-type]
+        self._rows.append((count, *map(columns.__getitem__, self._names)))  # type: ignore[arg-type]
 
     def build(self) -> dict[str, np.ndarray]:
         counts = np.fromiter((row[0] for row in self._rows), dtype=np.int64, count=len(self._rows))
@@ -123,6 +123,7 @@ class _Program:
     tiles: dict[int, int] = field(default_factory=dict)  # matmul op -> the mxm_load it names
     unit_ids: dict[tuple[int, str], int] = field(default_factory=dict)
     link_ids: dict[tuple[int, int, int], int] = field(default_factory=dict)
+    units_of: dict[str, frozenset[str]] = field(default_factory=dict)  # unit kind -> the instances a chip has
 
     joined: dict[SSAValue, tuple[int, ...]] = field(default_factory=dict)  # a join's result -> its producers
 
@@ -176,12 +177,15 @@ class _Program:
             raise self.fail(i, -1, "?", "cannot appear in a chip.program")
 
     def file_instruction(self, i: int, op: ChipInstruction) -> int:
-        chip, cycle = op.core.value.data, int_of(op.cycle)
+        props = op.properties  # (not the IRDL accessors: this runs for every instruction)
+        chip, cycle, unit = props["core"].value.data, int_of(props.get("cycle")), props["unit"].data  # type: ignore
         if cycle is None:
             raise self.fail(i, -1, "none", "has no issue cycle")
-        if op.unit.data not in self.system.unit_names(op.UNIT_KIND):
-            raise self.fail(i, -1, cycle, f"names a unit '{op.unit.data}' that chip {chip} does not have")
-        self.unit_ids.setdefault((chip, op.unit.data), len(self.unit_ids))
+        if (units := self.units_of.get(op.UNIT_KIND)) is None:
+            units = self.units_of[op.UNIT_KIND] = frozenset(self.system.unit_names(op.UNIT_KIND))
+        if unit not in units:
+            raise self.fail(i, -1, cycle, f"names a unit '{unit}' that chip {chip} does not have")
+        self.unit_ids.setdefault((chip, unit), len(self.unit_ids))
         if isinstance(op, MxmMatmulOp):
             tiles = {j for j in self.producers(op.slot_tokens("weights")) if isinstance(self.ops[j], MxmLoadOp)}
             if len(tiles) != 1:
@@ -265,9 +269,9 @@ class _Chip:
         return Layout(tuple(op.type.get_shape()), self.p.system.lanes).vectors
 
     def add_instruction(self, i: int, op: ChipInstruction) -> None:
-        cycle, system = int_of(op.cycle), self.p.system
-        assert cycle is not None  # filing checked it
-        unit = self.p.unit_ids[(self.chip, op.unit.data)]
+        props, system = op.properties, self.p.system
+        cycle = props["cycle"].value.data  # type: ignore[attr-defined]  (filing checked it is there)
+        unit = self.p.unit_ids[(self.chip, props["unit"].data)]  # type: ignore[attr-defined]
         count, stride = repeat_of(op)
         self.issues.add(count, op=i, unit=unit, cycle=(cycle, stride))
         for name in op.SLOTS:

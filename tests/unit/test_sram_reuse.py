@@ -101,7 +101,7 @@ def unguarded(text: str) -> ModuleOp:
     system = load_system(program.system.data)
     ops = list(program.body.ops)
     steps = program_steps(ops, timed_routes(ops, system), system)
-    annotate(program, list_schedule(steps, Machine(system)), lower_bounds(steps, system))
+    annotate(program, steps, list_schedule(steps, Machine(system)), lower_bounds(steps, system))
     return module
 
 
