@@ -33,7 +33,7 @@ from passes.schedule import Step, Unlimited, list_schedule
 from passes.timing import Kind
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Chain:
     """An accumulation chain of matmuls up to one of them: the least cycle any can issue, the
     weight rows their tiles load (a tile shared by k matmuls counts 1/k per matmul), and the
@@ -63,19 +63,20 @@ class MxmPathPlacer(Unlimited):
         self.upstream = self._upstream_chain_ends()
         self.floors: dict[tuple[int, int], int] = {}  # (chip, upstream set) -> its floor
 
-    def _named_chain_ends(self) -> list[frozenset[int]]:
-        """Per step, the chain ends among the matmuls it names, looking through joins (which the
-        steps before it already resolved): a named matmul another one accumulates onto is already
-        in that chain."""
-        named: list[frozenset[int]] = []
+    def _named_chain_ends(self) -> list[tuple[int, ...]]:
+        """Per step, the chain ends among the matmuls it names (sorted), looking through joins
+        (which the steps before it already resolved): a named matmul another one accumulates onto
+        is already in that chain. Tuples, the empty one shared: a set per step took more memory
+        than the step."""
+        named: list[tuple[int, ...]] = []
         for step in self.steps:
             found: set[int] = set()
             for dep in step.deps:
                 if self.steps[dep].kind is Kind.JOIN:
-                    found |= named[dep]
+                    found.update(named[dep])
                 elif self.ends[dep]:
                     found.add(dep)
-            named.append(frozenset(found))
+            named.append(tuple(sorted(found)) if found else ())
         return named
 
     def _upstream_chain_ends(self) -> list[int]:
@@ -133,10 +134,10 @@ class MxmPathPlacer(Unlimited):
                 chain = _Chain(min(chain.first, before.first), chain.rows + before.rows, max(chain.widest, before.widest))
         return chain
 
-    def floor(self, ends: frozenset[int]) -> int:
+    def floor(self, ends: tuple[int, ...]) -> int:
         """The least start of an op naming the chain ends `ends`, by the tile loads of their matmuls."""
         per_chip: dict[int, list[_Chain]] = {}
-        for end in sorted(ends):
+        for end in ends:
             per_chip.setdefault(self.steps[end].chip, []).append(self.chains[end])
         return max((self._chip_floor(chains) for chains in per_chip.values()), default=0)
 
