@@ -112,6 +112,7 @@ class System:
     _trees: OrderedDict[int, tuple[np.ndarray, np.ndarray]] = field(
         default_factory=OrderedDict, init=False, repr=False, compare=False
     )
+    _unit_names: dict[str, tuple[str, ...]] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # Link order means nothing; a canonical order makes equal systems compare equal.
@@ -133,10 +134,14 @@ class System:
     def sram_vectors(self) -> int:
         return self.sram_bytes // self.vector_bytes
 
-    def unit_names(self, kind: str) -> list[str]:
-        if kind not in self.units:
-            raise LockstepError(f"unknown unit kind '{kind}' (the system has {', '.join(self.units)})")
-        return [f"{kind}{i}" for i in range(self.units[kind])]
+    def unit_names(self, kind: str) -> tuple[str, ...]:
+        """The instances of a unit kind on every chip ("vxm0", ...), built once per kind: the
+        scheduler, the verifier and the runtime ask for every instruction."""
+        if (names := self._unit_names.get(kind)) is None:
+            if kind not in self.units:
+                raise LockstepError(f"unknown unit kind '{kind}' (the system has {', '.join(self.units)})")
+            names = self._unit_names[kind] = tuple(f"{kind}{i}" for i in range(self.units[kind]))
+        return names
 
     # -- topology ---------------------------------------------------------
 

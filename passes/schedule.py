@@ -298,14 +298,12 @@ class Machine:
     links: defaultdict[Link, Calendar] = field(default_factory=lambda: defaultdict(Calendar))
     planes: defaultdict[tuple[int, str], Plane] = field(default_factory=lambda: defaultdict(Plane))
     tile_plane: dict[int, str] = field(default_factory=dict)  # mxm_load step -> its plane
-    unit_names: dict[str, list[str]] = field(default_factory=dict)  # per kind, looked up once
 
     def place_instruction(self, step: Step, earliest: int) -> tuple[str, int]:
         if step.multiplies:
             return self._place_matmul(step, earliest)
         chip, count, stride = step.chip, step.count, step.stride
-        if (candidates := self.unit_names.get(step.unit_kind)) is None:
-            candidates = self.unit_names[step.unit_kind] = self.system.unit_names(step.unit_kind)
+        candidates = self.system.unit_names(step.unit_kind)
         floors = [earliest] * len(candidates)
         if step.loads_tile:
             floors = [max(earliest, self.planes[chip, p].busy_until + 1) for p in candidates]

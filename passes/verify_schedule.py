@@ -123,7 +123,6 @@ class _Program:
     tiles: dict[int, int] = field(default_factory=dict)  # matmul op -> the mxm_load it names
     unit_ids: dict[tuple[int, str], int] = field(default_factory=dict)
     link_ids: dict[tuple[int, int, int], int] = field(default_factory=dict)
-    units_of: dict[str, frozenset[str]] = field(default_factory=dict)  # unit kind -> the instances a chip has
 
     joined: dict[SSAValue, tuple[int, ...]] = field(default_factory=dict)  # a join's result -> its producers
 
@@ -181,9 +180,7 @@ class _Program:
         chip, cycle, unit = props["core"].value.data, int_of(props.get("cycle")), props["unit"].data  # type: ignore
         if cycle is None:
             raise self.fail(i, -1, "none", "has no issue cycle")
-        if (units := self.units_of.get(op.UNIT_KIND)) is None:
-            units = self.units_of[op.UNIT_KIND] = frozenset(self.system.unit_names(op.UNIT_KIND))
-        if unit not in units:
+        if unit not in self.system.unit_names(op.UNIT_KIND):
             raise self.fail(i, -1, cycle, f"names a unit '{unit}' that chip {chip} does not have")
         self.unit_ids.setdefault((chip, unit), len(self.unit_ids))
         if isinstance(op, MxmMatmulOp):

@@ -359,7 +359,6 @@ class _Builder:
         self.weights: list[tuple[int, frozenset[int]]] = []
         self.load_ready: list[int] = []
         self.units: dict[tuple[int, str], int] = {}
-        self.unit_names: dict[str, frozenset[str]] = {}
         self.links: dict[tuple[int, int, int], int] = {}
         self.inputs: dict[str, tuple[int, ...]] = {}
         self.outputs: dict[str, tuple[int, ...]] = {}
@@ -553,9 +552,7 @@ class _Builder:
 
     def unit_id(self, op: ChipInstruction, op_id: int, chip: int, cycle: int) -> int:
         name = op.unit.data
-        if op.UNIT_KIND not in self.unit_names:
-            self.unit_names[op.UNIT_KIND] = frozenset(self.system.unit_names(op.UNIT_KIND))
-        if name not in self.unit_names[op.UNIT_KIND]:
+        if name not in self.system.unit_names(op.UNIT_KIND):
             raise self.error(op_id, cycle, f"chip {chip} has no unit '{name}'")
         return self.units.setdefault((chip, name), len(self.units))
 

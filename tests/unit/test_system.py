@@ -73,8 +73,8 @@ def test_machine_numbers():
     assert system.latency == {
         "mxm_load": 1, "mxm": 20, "vxm": 4, "vxm_transcendental": 12, "sxm": 6, "sxm_transpose": 24, "mem": 2,
     }
-    assert system.unit_names("vxm") == [f"vxm{i}" for i in range(16)]
-    assert system.unit_names("mem") == ["mem0", "mem1"]
+    assert system.unit_names("vxm") == tuple(f"vxm{i}" for i in range(16))
+    assert system.unit_names("mem") == ("mem0", "mem1")
 
 
 def test_link_timing():
