@@ -119,16 +119,11 @@ def _auto_candidates(kind: str, job: Job) -> list[str]:
     return names
 
 
-def synthesize(kind: str, system, nbytes: int, participants: Sequence[int] | None = None,
-               algorithm: str = "auto") -> CollectiveSchedule:
-    """A collision-free schedule of collective `kind` moving `nbytes` per chip."""
+def _job(kind: str, system, nbytes: int, participants: Sequence[int] | None) -> Job:
     if kind not in KINDS:
         raise LockstepError(f"unknown collective '{kind}' (known: {', '.join(KINDS)})")
-    if algorithm not in ALGORITHMS:
-        raise LockstepError(f"unknown collective algorithm '{algorithm}' (known: {', '.join(ALGORITHMS)})")
     if nbytes < 0:
         raise LockstepError(f"a collective moves a non-negative number of bytes, not {nbytes}")
-    t0 = time.perf_counter()
     net = Net(system)
     alive = set(net.alive)
     parts = list(net.alive) if participants is None else [int(p) for p in participants]
@@ -139,7 +134,22 @@ def synthesize(kind: str, system, nbytes: int, participants: Sequence[int] | Non
     for p in parts:
         if p not in alive:
             raise LockstepError(f"participant chip {p} is not a chip in service of system '{system.name}'")
-    job = Job(kind, system, net, parts, int(nbytes))
+    return Job(kind, system, net, parts, int(nbytes))
+
+
+def ring_all_to_all_floor(system, nbytes: int, participants: Sequence[int] | None = None) -> int:
+    """Cycles the `ring` all-to-all cannot beat, from its routes' link loads alone: how the
+    benchmark compares with the ring on systems where scheduling its ~N^3/4 hops is too slow."""
+    return ring.all_to_all_floor(_job("all-to-all", system, nbytes, participants))
+
+
+def synthesize(kind: str, system, nbytes: int, participants: Sequence[int] | None = None,
+               algorithm: str = "auto") -> CollectiveSchedule:
+    """A collision-free schedule of collective `kind` moving `nbytes` per chip."""
+    if algorithm not in ALGORITHMS:
+        raise LockstepError(f"unknown collective algorithm '{algorithm}' (known: {', '.join(ALGORITHMS)})")
+    t0 = time.perf_counter()
+    job = _job(kind, system, nbytes, participants)
     if algorithm == "auto":
         best: tuple[int, str, Plan] | None = None
         tried: dict[str, int] = {}
@@ -163,7 +173,7 @@ def synthesize(kind: str, system, nbytes: int, participants: Sequence[int] | Non
         label = algorithm
     return CollectiveSchedule(
         kind=kind,
-        participants=tuple(parts),
+        participants=tuple(job.participants),
         bytes_per_chip=int(nbytes),
         chunk_count=plan.chunk_count,
         chunk_bytes=plan.chunk_vectors * job.vb,

@@ -289,3 +289,29 @@ def test_dragonfly_all_reduce_of_a_few_vectors_takes_three_hops(spec):
     job = Job("all-reduce", broken, Net(broken), list(broken.alive_chips()), system.vector_bytes)
     assert not hierarchical.applies(job) and hierarchical.all_reduce(job) is None
     check_schedule(synthesize("all-reduce", broken, system.vector_bytes), broken)
+
+
+@pytest.mark.parametrize("spec, vectors", [("ring:8", 3), ("ring:7", 1), ("torus:4x4", 1), ("torus:4x4", 2),
+                                           ("torus:3x4", 1), ("fc:6", 1), ("dragonfly:a=2,h=1,g=3", 2),
+                                           ("torus:4x4/fail=0-1", 1)])
+def test_ring_all_to_all_link_loads_are_its_schedules(spec, vectors):
+    """The ring all-to-all's link loads, counted without building its routes, are exactly what its
+    schedule puts on every link, and its floor is never above the schedule's cycles: so the benchmark
+    may compare auto with the floor where the ring is too slow to schedule (1024+ chips)."""
+    from compiler.collectives.algorithms import ring
+    from compiler.collectives.algorithms.common import Job
+    from compiler.collectives.synthesize import ring_all_to_all_floor
+
+    system = load_system(spec)
+    net = Net(system)
+    nbytes = vectors * system.vector_bytes * len(net.alive)
+    schedule = synthesize("all-to-all", system, nbytes, algorithm="ring")
+    h = schedule.hops
+    link = np.searchsorted(net.keys, (np.asarray(h.src) * net.n + np.asarray(h.dst)) * net.nports + np.asarray(h.port))
+    carried = np.bincount(link, minlength=len(net.src)) * (schedule.chunk_bytes // system.vector_bytes)
+    loads = ring.all_to_all_link_vectors(Job("all-to-all", system, net, list(net.alive), nbytes))
+    assert loads.tolist() == carried.tolist()
+    floor = ring_all_to_all_floor(system, nbytes)
+    assert 0 < floor <= schedule.cycles
+    busiest = int(np.argmax(loads * net.ser))
+    assert floor >= loads[busiest] * net.ser[busiest] + net.lat[busiest]

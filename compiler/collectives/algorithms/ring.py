@@ -5,7 +5,8 @@ snake order that makes every ring step one link; each ring step follows
 `System.route`. all-gather and broadcast: every chunk leaves its owner both
 ways round and each branch covers half the ring, pipelined chunk by chunk
 (each chip forwards a chunk as soon as it has landed). all-to-all: each piece
-goes the shorter way round."""
+goes the shorter way round; `all_to_all_floor` bounds its cycles from the load
+its routes put on the busiest link, without scheduling its ~N^3/4 hops."""
 from __future__ import annotations
 
 import math
@@ -92,12 +93,22 @@ def broadcast(job: Job) -> Plan:
     return chain_plan(job, chains, vec, np.asarray(ids, dtype=np.int64), np.zeros(len(ids), dtype=np.int64), k)
 
 
+def _all_to_all_chunking(job: Job, fwd) -> tuple[int, int]:
+    N = job.N
+    return job.split(job.piece_vectors(), max(1, int(CHAIN_BUDGET / max(1.0, N * N * N / 4 * _mean_route(fwd)))))
+
+
+def _goes_ahead(pi, ahead, N: int):
+    """Whether the piece from ring position pi to the position `ahead` steps on goes forward: the
+    shorter way, ties by the sender's parity so that both directions carry half."""
+    return (ahead < N - ahead) | ((ahead == N - ahead) & (pi % 2 == 0))
+
+
 def all_to_all(job: Job) -> Plan:
     N = job.N
     order = ring_order(job)
     fwd, bwd = _edges(job, order)
-    cap = max(1, int(CHAIN_BUDGET / max(1.0, N * N * N / 4 * _mean_route(fwd))))
-    k, vec = job.split(job.piece_vectors(), cap)
+    k, vec = _all_to_all_chunking(job, fwd)
     chains, ids, srcs = [], [], []
     for pi, ci in enumerate(order):
         i = int(job.rank_of[ci])
@@ -106,8 +117,7 @@ def all_to_all(job: Job) -> Plan:
                 continue
             j = int(job.rank_of[cd])
             ahead = (pd - pi) % N
-            # the shorter way; ties alternate so both directions carry half
-            if ahead < N - ahead or (ahead == N - ahead and (pi % 2 == 0)):
+            if _goes_ahead(pi, ahead, N):
                 chain, _ = _spread(fwd, bwd, pi, N, ahead, 0)
             else:
                 _, chain = _spread(fwd, bwd, pi, N, 0, N - ahead)
@@ -116,3 +126,42 @@ def all_to_all(job: Job) -> Plan:
                 ids.append((i * N + j) * k + n)
                 srcs.append(i)
     return chain_plan(job, chains, vec, np.asarray(ids, dtype=np.int64), np.asarray(srcs, dtype=np.int64), N * N * k)
+
+
+def all_to_all_link_vectors(job: Job) -> np.ndarray:
+    """Vectors the ring all-to-all's routes carry over each link (indexed like `job.net`), counted
+    without building them: ring step s forward is crossed by every piece going forward from a
+    position at most its distance behind s, and likewise backward."""
+    N = job.N
+    order = ring_order(job)
+    fwd, bwd = _edges(job, order)
+    k, vec = _all_to_all_chunking(job, fwd)
+    pi, ahead = np.divmod(np.arange(N * N, dtype=np.int64), N)
+    pi, ahead = pi[ahead > 0], ahead[ahead > 0]
+    forward = _goes_ahead(pi, ahead, N)
+    # a piece covers steps [first, first + length) of its direction (backward steps counted downwards
+    # from the sender, so as the interval [pi - length + 1, pi]); difference arrays over two turns
+    crossing = []
+    for first, length in ((pi[forward], ahead[forward]), (pi[~forward] - (N - ahead[~forward]) + 1 + N,
+                                                           N - ahead[~forward])):
+        diff = np.zeros(2 * N + 1, dtype=np.int64)
+        np.add.at(diff, first % N, 1)
+        np.add.at(diff, first % N + length, -1)
+        turns = np.cumsum(diff)[: 2 * N]
+        crossing.append(turns[:N] + turns[N:])
+    vectors = np.zeros(len(job.net.src), dtype=np.int64)
+    for steps, load in zip((fwd, bwd), crossing):
+        for s, links in enumerate(steps):
+            for link in links:
+                vectors[link] += load[s] * k * vec
+    return vectors
+
+
+def all_to_all_floor(job: Job) -> int:
+    """Cycles no schedule of the ring all-to-all's routes can beat: its busiest link must carry its
+    vectors one after another, and the last still has to land."""
+    vectors = all_to_all_link_vectors(job)
+    used = vectors > 0
+    if not used.any():
+        return 0
+    return int((vectors[used] * job.net.ser[used] + job.net.lat[used]).max())
