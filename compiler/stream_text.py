@@ -224,6 +224,23 @@ class _Piece:
         return f" slice [{values}] of {out.attr(whole)}"
 
 
+class _Perm:
+    """` perm [axes]` when the host moves a tensor transposed."""
+
+    def __init__(self) -> None:
+        self.props, self.operands = ("perm",), ()
+        self.reads: tuple[_Read, ...] = (("perm", _offsets),)
+        self.pattern = rf"(?: perm \[(?P<perm>{_INT}(?:, {_INT})*)\])?"
+
+    def text(self, props: dict[str, Attribute], operands: _Operands, out: _Writer) -> str:
+        perm = props.get("perm")
+        if perm is None:
+            return ""
+        if not isinstance(perm, DenseArrayBase) or perm.elt_type != i64:
+            raise FastPathMiss("perm")
+        return f" perm [{', '.join(str(value) for value in perm.iter_values())}]"
+
+
 class _Data:
     """` dense<...> : tensor<...>` or ` #tops.absent<...>`: a preload's contents."""
 
@@ -236,7 +253,7 @@ class _Data:
         return f" {_data_text(_prop(props, 'data'))}"
 
 
-_Field = _Int | _Str | _Flag | _Slot | _Tokens | _Type | _Piece | _Data
+_Field = _Int | _Str | _Flag | _Slot | _Tokens | _Type | _Piece | _Perm | _Data
 
 
 def _formats() -> dict[type[IRDLOperation], tuple[_Field, ...]]:
@@ -244,7 +261,7 @@ def _formats() -> dict[type[IRDLOperation], tuple[_Field, ...]]:
     timing = (_Int("core"), _Str("unit", "unit"), _Int("cycle", optional=True), _Int("repeat", "count"), _Int("stride"))
     dst, src = _Slot("dst", tokens=False), _Slot("src")
     host = (_Int("core"), _Int("at", "addr"))
-    tensor_host = (_Str(None, "name"), *host, _Type(), _Piece())
+    tensor_host = (_Str(None, "name"), *host, _Type(), _Piece(), _Perm())
     return {
         VxmOp: (_Str(None, "op"), *timing, _Int("lanes"), dst, _Slot("lhs"), _Slot("rhs", optional=True)),
         MxmLoadOp: (*timing, _Flag("int8"), src),

@@ -526,20 +526,29 @@ class PreloadOp(HostOp):
 class TensorHostOp(HostOp):
     """A named graph tensor, or one slice of it, moved by the host: `type` is what this chip
     holds at `addr`; with `slice OFFSETS of WHOLE` it is the box of the whole tensor (type
-    WHOLE) starting at OFFSETS (one per axis), else the whole tensor."""
+    WHOLE) starting at OFFSETS (one per axis), else the whole tensor. With `perm PERM` the
+    host moves the graph tensor transposed, numpy's `transpose(tensor, PERM)` (a KV cache
+    stored densely, passes/normalise_kv_cache.py): `type`, WHOLE and OFFSETS are of that."""
 
     tensor = prop_def(StringAttr, prop_name="name")
     type = prop_def(TensorType)
     offsets = opt_prop_def(DenseArrayBase.constr(i64))
     whole = opt_prop_def(TensorType)
+    perm = opt_prop_def(DenseArrayBase.constr(i64))
 
     def __init__(self, name: str, core: int, addr: int, type: TensorType,
-                 piece: tuple[Sequence[int], TensorType] | None, **kwargs):
+                 piece: tuple[Sequence[int], TensorType] | None, perm: Sequence[int] | None = None, **kwargs):
         properties = {"name": StringAttr(name), "core": i64_attr(core), "addr": i64_attr(addr), "type": type}
         if piece is not None:
             properties["offsets"] = DenseArrayBase.from_list(i64, list(piece[0]))
             properties["whole"] = piece[1]
+        if perm is not None:
+            properties["perm"] = DenseArrayBase.from_list(i64, list(perm))
         super().__init__(properties=properties, **kwargs)
+
+    @property
+    def permutation(self) -> tuple[int, ...] | None:
+        return None if self.perm is None else tuple(self.perm.get_values())  # type: ignore[arg-type]
 
     @property
     def whole_shape(self) -> tuple[int, ...]:
@@ -553,6 +562,10 @@ class TensorHostOp(HostOp):
         return tuple(self.offsets.get_values())
 
     def verify_(self) -> None:
+        rank = len(self.whole_shape)
+        if (perm := self.permutation) is not None and sorted(perm) != list(range(rank)):
+            raise VerifyException(f"{self.name} '{self.tensor.data}': perm {list(perm)} is no permutation of "
+                                  f"the {rank} axes")
         if (self.offsets is None) != (self.whole is None):
             raise VerifyException(f"{self.name} needs both `slice` offsets and the whole tensor's type, or neither")
         if self.whole is None:
@@ -566,7 +579,7 @@ class TensorHostOp(HostOp):
                 f"{self.name} '{self.tensor.data}': a {list(piece)} slice at {list(start)} does not fit in {list(whole)}")
 
 
-_PIECE = "(`slice` $offsets^ `of` $whole)?"
+_PIECE = "(`slice` $offsets^ `of` $whole)? (`perm` $perm^)?"
 
 
 @irdl_op_definition
@@ -579,8 +592,8 @@ class InputOp(TensorHostOp):
     assembly_format = f"$name `core` $core `at` $addr `:` $type {_PIECE} attr-dict"
 
     def __init__(self, name: str, core: int, addr: int, type: TensorType,
-                 piece: tuple[Sequence[int], TensorType] | None = None):
-        super().__init__(name, core, addr, type, piece, result_types=[TOKEN])
+                 piece: tuple[Sequence[int], TensorType] | None = None, perm: Sequence[int] | None = None):
+        super().__init__(name, core, addr, type, piece, perm, result_types=[TOKEN])
 
 
 @irdl_op_definition
@@ -593,8 +606,8 @@ class OutputOp(TensorHostOp):
     assembly_format = f"$name `core` $core `at` $addr `:` $type {_PIECE} `(` $src `)` attr-dict"
 
     def __init__(self, name: str, core: int, addr: int, type: TensorType, src: Sequence[SSAValue],
-                 piece: tuple[Sequence[int], TensorType] | None = None):
-        super().__init__(name, core, addr, type, piece, operands=[src])
+                 piece: tuple[Sequence[int], TensorType] | None = None, perm: Sequence[int] | None = None):
+        super().__init__(name, core, addr, type, piece, perm, operands=[src])
 
 
 @irdl_op_definition

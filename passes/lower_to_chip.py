@@ -83,6 +83,7 @@ from passes.chip_builder import (
 from passes.host_io import Slices
 from passes.lower_select import lower_select, lower_split
 from passes.lower_windows import lower_im2col, scratch_vectors
+from passes.normalise_kv_cache import host_perm
 from passes.partition import main_function
 from passes.place import (
     address_of,
@@ -204,9 +205,10 @@ class Lowering:
             addr = address_of(arg, self.func)
             self.builder.location = NameLoc(StringAttr(name), NoneAttr())
             slices = Slices.of(self.func.arg_attrs, arg.index)
+            perm = host_perm(self.func.arg_attrs, arg.index)
             pieces = [(core, None) for core in value_chips(arg)] if slices is None else slices.pieces()
             for core, piece in pieces:
-                token = self.builder.add(InputOp(name, core, addr, arg.type, piece))  # type: ignore[arg-type]
+                token = self.builder.add(InputOp(name, core, addr, arg.type, piece, perm))  # type: ignore[arg-type]
                 self.env[(arg, core)] = Placed(addr, (token,))
 
     def preload(self, value: SSAValue, cores: Sequence[int], slices: Sequence[np.ndarray | None]) -> None:
@@ -513,10 +515,12 @@ class Lowering:
         for index, value in enumerate(op.operands):
             name = tensor_name(self.func.res_attrs, index, f"output{index}")
             slices = Slices.of(self.func.res_attrs, index)
+            perm = host_perm(self.func.res_attrs, index)
             first = min(c for (v, c) in self.env if v is value)
             for core, piece in [(first, None)] if slices is None else slices.pieces():
                 placed = self.at(value, core)
-                self.builder.add_op(OutputOp(name, core, placed.addr, value.type, placed.tokens, piece))  # type: ignore[arg-type]
+                self.builder.add_op(OutputOp(name, core, placed.addr, value.type, placed.tokens, piece,  # type: ignore[arg-type]
+                                             perm))
 
 
 Lowering.RULES = {

@@ -35,6 +35,7 @@ from compiler.errors import LockstepError
 from compiler.tops_eval import evaluate_op
 from passes.normalise_attention import ATTENTION_PATTERNS
 from passes.normalise_conv import TRANSPOSE_PATTERNS, WINDOW_PATTERNS
+from passes.normalise_kv_cache import KV_CACHE_PATTERNS
 from dialects import tops
 from passes.decompose import Emitter
 
@@ -453,27 +454,29 @@ class NormalisePass(ModulePass):
     name = "normalise"
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
-        patterns = GreedyRewritePatternApplier(
-            [
-                FoldConstants(),
-                RemoveNoOps(),
-                *TRANSPOSE_PATTERNS,
-                GemmToMatmul(),
-                MatmulVectorOperands(),
-                MatmulMatrixB(),
-                ExplicitBroadcast(),
-                WhereBroadcast(),
-                SquarePow(),
-                GeluDecompose(),
-                NormDecompose(),
-                MeanToSum(),
-                ReductionForms(),
-                SoftmaxLastAxis(),
-                SelectNoOps(),
-                ReshapeBeforeTranspose(),
-                *WINDOW_PATTERNS,
-                *ATTENTION_PATTERNS,
-            ]
-        )
-        PatternRewriteWalker(patterns, post_walk_func=region_dce).rewrite_module(op)
+        rules: list[RewritePattern] = [
+            FoldConstants(),
+            RemoveNoOps(),
+            *TRANSPOSE_PATTERNS,
+            GemmToMatmul(),
+            MatmulVectorOperands(),
+            MatmulMatrixB(),
+            ExplicitBroadcast(),
+            WhereBroadcast(),
+            SquarePow(),
+            GeluDecompose(),
+            NormDecompose(),
+            MeanToSum(),
+            ReductionForms(),
+            SoftmaxLastAxis(),
+            SelectNoOps(),
+            ReshapeBeforeTranspose(),
+            *WINDOW_PATTERNS,
+            *ATTENTION_PATTERNS,
+        ]
+        PatternRewriteWalker(GreedyRewritePatternApplier(rules), post_walk_func=region_dce).rewrite_module(op)
+        # Once attention has its normal form (grouped-query matmuls found through K's transpose),
+        # the KV cache may turn round; the transposes that then meet cancel.
+        PatternRewriteWalker(GreedyRewritePatternApplier([*KV_CACHE_PATTERNS, *rules]),
+                             post_walk_func=region_dce).rewrite_module(op)
         _check_normalised(op)

@@ -35,7 +35,8 @@ def run(program: Program, inputs: dict[str, np.ndarray], timing_only: bool = Fal
     else:
         host_inputs = _checked_inputs(program, inputs)
         timeline = timing.check(program)
-        outputs, cycles = numbers.evaluate(program, timeline, host_inputs), timeline.cycles
+        held = numbers.evaluate(program, timeline, host_inputs)
+        outputs, cycles = {name: _as_graph(program, "output", name, array) for name, array in held.items()}, timeline.cycles
     return RunResult(
         outputs=outputs,
         cycles=cycles,
@@ -56,5 +57,12 @@ def _checked_inputs(program: Program, inputs: dict[str, np.ndarray]) -> dict[str
         array = np.asarray(inputs[name], dtype=np.float32)
         if array.shape != shape:
             raise LockstepError(f"input '{name}' has shape {list(array.shape)}, the program needs {list(shape)}")
-        checked[name] = array
+        perm = program.perms.get(("input", name))
+        checked[name] = array if perm is None else np.ascontiguousarray(np.transpose(array, perm))
     return checked
+
+
+def _as_graph(program: Program, kind: str, name: str, held: np.ndarray) -> np.ndarray:
+    """A tensor the chips hold transposed (chip.output `perm`) turned back to the graph's layout."""
+    perm = program.perms.get((kind, name))
+    return held if perm is None else np.ascontiguousarray(np.transpose(held, np.argsort(perm)))

@@ -171,8 +171,10 @@ class Program:
     link_ser: np.ndarray  # per link: cycles one vector occupies it
     link_delay: np.ndarray  # per link: send issue to landing
     slot_runs: list[dict[str, int]]  # per op: operand name -> reads row
-    inputs: dict[str, tuple[int, ...]]  # host input name -> shape (of the whole tensor)
-    outputs: dict[str, tuple[int, ...]]  # host output name -> shape (of the whole tensor)
+    inputs: dict[str, tuple[int, ...]]  # host input name -> shape (of the whole graph tensor)
+    outputs: dict[str, tuple[int, ...]]  # host output name -> shape (of the whole graph tensor)
+    # ("input" | "output", name) -> the permutation the host moves that tensor by (chip.input `perm`)
+    perms: dict[tuple[str, str], tuple[int, ...]]
     absent: list[int]  # preloads without data (a shape-only program): timing only
     vector_instructions: int
     unit_busy: dict[str, int]
@@ -360,8 +362,9 @@ class _Builder:
         self.load_ready: list[int] = []
         self.units: dict[tuple[int, str], int] = {}
         self.links: dict[tuple[int, int, int], int] = {}
-        self.inputs: dict[str, tuple[int, ...]] = {}
+        self.inputs: dict[str, tuple[int, ...]] = {}  # as held on the chips: transposed by `perms`
         self.outputs: dict[str, tuple[int, ...]] = {}
+        self.perms: dict[tuple[str, str], tuple[int, ...] | None] = {}
         # ("input" | "output", name) -> its boxes (offsets, shape), each with the first op holding it
         self.shards: dict[tuple[str, str], dict[tuple[tuple[int, ...], tuple[int, ...]], int]] = {}
         self.absent: list[int] = []
@@ -495,9 +498,12 @@ class _Builder:
         when = 0 if kind == "input" else "end"
         if (op.offsets is None) != (op.whole is None):
             raise self.error(op_id, when, f"{kind} '{name}' names a slice without both offsets and the whole tensor")
-        whole = op.whole_shape
+        whole, perm = op.whole_shape, op.permutation
         if wholes.setdefault(name, whole) != whole:
             raise self.error(op_id, when, f"{kind} '{name}' is {list(whole)} here but {list(wholes[name])} elsewhere")
+        if (first := self.perms.setdefault((kind, name), perm)) != perm:
+            raise self.error(op_id, when, f"{kind} '{name}' is moved {_moved(perm)} here but {_moved(first)} "
+                                          "elsewhere")
         boxes = self.shards.setdefault((kind, name), {})
         if kind == "output" and (op.start, shape) in boxes:
             also = self.names.describe(boxes[(op.start, shape)])
@@ -565,6 +571,11 @@ class _Builder:
             self.links[(src, dst, port)] = len(self.links)
         return self.links[(src, dst, port)]
 
+    def graph_shape(self, kind: str, name: str, held: tuple[int, ...]) -> tuple[int, ...]:
+        """The graph tensor's shape, of which the chips hold `held` = its transpose by the perm."""
+        perm = self.perms.get((kind, name))
+        return held if perm is None else tuple(held[perm.index(axis)] for axis in range(len(held)))
+
     def error(self, op_id: int, cycle: int | str, what: str) -> BrokenPromise:
         return self.names.blame(op_id, cycle, what)
 
@@ -604,8 +615,9 @@ class _Builder:
             link_ser=ser,
             link_delay=ser + hop,
             slot_runs=self.slot_runs,
-            inputs=self.inputs,
-            outputs=self.outputs,
+            inputs={name: self.graph_shape("input", name, whole) for name, whole in self.inputs.items()},
+            outputs={name: self.graph_shape("output", name, whole) for name, whole in self.outputs.items()},
+            perms={key: perm for key, perm in self.perms.items() if perm is not None},
             absent=self.absent,
             vector_instructions=self.vector_instructions,
             unit_busy=self.unit_busy,
@@ -616,3 +628,7 @@ def _pair_keys(pairs: list[tuple[int, int]], n_ops: int) -> np.ndarray:
     """Sorted `row * n_ops + op` keys, for vectorised membership tests with searchsorted."""
     table = np.array(pairs, dtype=np.int64).reshape(-1, 2)
     return np.unique(table[:, 0] * n_ops + table[:, 1])
+
+
+def _moved(perm: tuple[int, ...] | None) -> str:
+    return "as it is" if perm is None else f"transposed by {list(perm)}"

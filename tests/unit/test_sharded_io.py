@@ -57,22 +57,25 @@ def boxes(ops: list[InputOp | OutputOp], kind: type, name: str) -> list[tuple[in
 def test_kv_cache_is_split_by_kv_heads(tiny_decode, chips):
     """2 KV heads: with 2 chips one head each, with 4 or 8 each head on 2 or 4 chips. Every
     chip is written only its head of the past cache; the host reads each head of the present
-    cache once, from the first chip holding it."""
+    cache once, from the first chip holding it. Both are held transposed, [.., head dim, positions]
+    (passes/normalise_kv_cache.py)."""
     ops = host_ops(tiny_decode, chips)
     per_head = chips // 2
     for layer in range(2):
         for kv in "kv":
             past = boxes(ops, InputOp, f"past_{kv}_{layer}")
-            assert past == [(c, (0, c // per_head, 0, 0), (1, 1, CONTEXT, 16)) for c in range(chips)]
+            assert past == [(c, (0, c // per_head, 0, 0), (1, 1, 16, CONTEXT)) for c in range(chips)]
             present = boxes(ops, OutputOp, f"present_{kv}_{layer}")
-            assert present == [(h * per_head, (0, h, 0, 0), (1, 1, CONTEXT + 1, 16)) for h in range(2)]
-    assert all(op.whole_shape == (1, 2, CONTEXT, 16) for op in ops if op.tensor.data.startswith("past"))
+            assert present == [(h * per_head, (0, h, 0, 0), (1, 1, 16, CONTEXT + 1)) for h in range(2)]
+    assert all(op.whole_shape == (1, 2, 16, CONTEXT) for op in ops if op.tensor.data.startswith("past"))
+    assert {op.permutation for op in ops if op.tensor.data.startswith(("past", "present"))} == {(0, 1, 3, 2)}
+    assert all(op.permutation is None for op in ops if op.tensor.data in ("inputs_embeds", "logits"))
 
 
 def test_one_chip_keeps_the_whole_cache(tiny_decode):
     ops = host_ops(tiny_decode, 1)
     assert all(op.offsets is None and op.whole is None for op in ops)
-    assert boxes(ops, OutputOp, "present_k_0") == [(0, (0, 0, 0, 0), (1, 2, CONTEXT + 1, 16))]
+    assert boxes(ops, OutputOp, "present_k_0") == [(0, (0, 0, 0, 0), (1, 2, 16, CONTEXT + 1))]
 
 
 # -- the runtime, on hand-written streams ------------------------------------------------------
