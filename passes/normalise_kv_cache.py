@@ -50,15 +50,17 @@ def _with_perm(attrs: ArrayAttr[DictionaryAttr] | None, count: int, index: int,
 
 class TransposedKVCache(RewritePattern):
     """concat(cache, row) along the second-to-last axis, the cache a function argument read by
-    nothing else: the cache becomes the argument transposed (last two axes), the row is
-    appended as a column, and readers get the result transposed back (returns: the transposed
-    result itself, with its `tops.host_perm`)."""
+    nothing else with at least as many rows as elements in a row (so that, whatever the lanes,
+    the transposed rows take no more vectors): the cache becomes the argument transposed (last
+    two axes), the row is appended as a column, and readers get the result transposed back
+    (returns: the transposed result itself, with its `tops.host_perm`)."""
 
     @op_type_rewrite_pattern
     def match_and_rewrite(self, op: tops.ConcatOp, rewriter: PatternRewriter, /):
         past = op.inputs[0]
-        rank = len(tops.shape_of(past))
-        if (len(op.inputs) != 2 or rank < 2 or op.axis.value.data != rank - 2
+        shape = tops.shape_of(past)
+        rank = len(shape)
+        if (len(op.inputs) != 2 or rank < 2 or op.axis.value.data != rank - 2 or shape[-2] < shape[-1]
                 or not isinstance(past, BlockArgument) or len(list(past.uses)) != 1):
             return
         func = past.block.parent_op()

@@ -12,6 +12,7 @@ import pytest
 from onnx_cases import assert_matches, run_json
 
 from compiler.models.llama import PRESETS, llama_model
+from compiler.errors import LockstepError
 from compiler.pipeline import CompileOptions, compile_model
 from compiler.system import load_system
 from dialects.chip import InputOp, OutputOp, StreamOp
@@ -19,7 +20,7 @@ from runtime import BrokenPromise, Program, run
 from runtime.program import parse_module
 
 TORCH_DECODE = Path(__file__).resolve().parents[2] / "examples" / "torch" / "llama_decode.onnx"
-CONTEXT = 8
+CONTEXT = 16  # as long as a head is wide: the cache is held transposed (passes/normalise_kv_cache.py)
 
 
 @pytest.fixture(scope="module")
@@ -150,3 +151,36 @@ def test_a_shard_outside_its_tensor_is_refused():
 def test_two_chips_disagreeing_on_the_whole_tensor_are_refused():
     message = refused(stream(0, 2, 0, 2, 0), stream(1, 2, 2, 2, 2, y_whole=6))
     assert f"output 'Y' is [6, {LANES}] here but [4, {LANES}] elsewhere" in message
+
+
+def turned(core: int, in_perm: str, out_perm: str) -> str:
+    """Chip `core` copies the whole input X, held as its transpose [LANES, 4] when `in_perm`,
+    to output Y, read as held or turned back by `out_perm`."""
+    return f"""builtin.module {{
+  chip.stream core {core} "fc:2" {{
+    %x = chip.input "X" core {core} at 0 : tensor<{LANES}x4xf32>{in_perm}
+    %c = chip.mem_copy core {core} unit "mem0" cycle 0 repeat {LANES} stride 1 dst [{LANES}, 1] src [0, 1] (%x)
+    chip.output "Y" core {core} at {LANES} : tensor<{LANES}x4xf32>{out_perm} (%c)
+  }}
+}}"""
+
+
+def test_the_host_moves_a_tensor_transposed_by_its_perm():
+    """chip.input `perm` (a KV cache held transposed): the host writes X [4, LANES] as its
+    transpose, and reads Y back through the inverse only when Y carries the perm too."""
+    x = np.arange(4 * LANES, dtype=np.float32).reshape(4, LANES)
+    empty = "builtin.module {\n  chip.stream core 1 \"fc:2\" {\n  }\n}"
+    program = Program.from_modules([parse_module(turned(0, " perm [1, 0]", " perm [1, 0]")), parse_module(empty)],
+                                   SYSTEM)
+    assert program.inputs == {"X": (4, LANES)} and program.outputs == {"Y": (4, LANES)}
+    np.testing.assert_array_equal(run(program, {"X": x}).outputs["Y"], x)
+    program = Program.from_modules([parse_module(turned(0, " perm [1, 0]", "")), parse_module(empty)], SYSTEM)
+    assert program.outputs == {"Y": (LANES, 4)}
+    np.testing.assert_array_equal(run(program, {"X": x}).outputs["Y"], x.T)
+    with pytest.raises(LockstepError, match=rf"input 'X' has shape \[{LANES}, 4\], the program needs \[4, {LANES}\]"):
+        run(program, {"X": x.T})
+
+
+def test_two_chips_disagreeing_on_a_perm_are_refused():
+    message = refused(turned(0, " perm [1, 0]", ""), turned(1, "", ""))
+    assert "input 'X' is moved as it is here but transposed by [1, 0] elsewhere" in message

@@ -6,6 +6,7 @@ know goes to xDSL, and a malformed file still gets the parser's file:line:col.""
 from io import StringIO
 from pathlib import Path
 
+import onnx
 import pytest
 from xdsl.dialects.builtin import ModuleOp, StringAttr
 from xdsl.ir import Operation, Region
@@ -23,6 +24,7 @@ from compiler.stream_text import (
     read_stream_module,
     stream_text,
 )
+from compiler.models.llama import PRESETS, llama_model
 from compiler.system import load_system
 from dialects.chip import JoinOp, StreamOp, i64_attr
 from passes.emit_streams import write_streams
@@ -35,13 +37,18 @@ CASES = {
     "mlp-int8-2": ("mlp.onnx", CompileOptions(chips=2, strategy="tensor", weights="int8")),
     "gpt2-tensor-4": ("models/gpt2_block.onnx", CompileOptions(chips=4, strategy="tensor")),
     "llama-decode-shape-only-4": ("models/llama_decode.onnx", CompileOptions(chips=4, strategy="tensor", shape_only=True)),
+    # a cache as long as its rows are wide: held transposed (chip.input and chip.output `perm`)
+    "tiny-gqa-decode-2": (None, CompileOptions(chips=2, strategy="tensor")),
     "cnn-tensor-2": ("models/cnn.onnx", CompileOptions(chips=2, strategy="tensor")),
 }
 
 
 @pytest.fixture(scope="module")
-def streams() -> dict[str, list[StreamOp]]:
-    compiled = {name: compile_model(ROOT / "examples" / model, options) for name, (model, options) in CASES.items()}
+def streams(tmp_path_factory) -> dict[str, list[StreamOp]]:
+    generated = tmp_path_factory.mktemp("models") / "tiny_gqa_decode.onnx"
+    onnx.save(llama_model(PRESETS["tiny-gqa"], "decode", 1, 1, 16, seed=1), generated)
+    compiled = {name: compile_model(generated if model is None else ROOT / "examples" / model, options)
+                for name, (model, options) in CASES.items()}
     return {name: [op for op in c.module.ops if isinstance(op, StreamOp)] for name, c in compiled.items()}
 
 
@@ -58,7 +65,7 @@ def xdsl_parse(text: str) -> ModuleOp:
 def features(op: Operation) -> set[str]:
     """The op's kind and the optional parts of its format it uses."""
     found = {op.name}
-    found |= {f"{op.name} {name}" for name in ("acc_addr", "merge_addr", "rhs_addr", "int8", "offsets", "cycle")
+    found |= {f"{op.name} {name}" for name in ("acc_addr", "merge_addr", "rhs_addr", "int8", "offsets", "perm", "cycle")
               if name in op.properties}
     if op.name == "chip.preload":
         found.add(f"preload {type(op.properties['data']).__name__}")
@@ -71,7 +78,7 @@ def test_the_examples_hold_every_op_kind_and_optional_field(streams):
     kinds = {"chip.vxm", "chip.mxm_load", "chip.mxm_matmul", "chip.sxm_move", "chip.sxm_reduce", "chip.sxm_transpose",
              "chip.mem_copy", "chip.send", "chip.recv", "chip.preload", "chip.input", "chip.output", "chip.join"}
     optional = {"chip.mxm_matmul acc_addr", "chip.sxm_move merge_addr", "chip.vxm rhs_addr", "chip.mxm_load int8",
-                "chip.input offsets", "chip.output offsets", "preload AbsentAttr", "preload DenseIntOrFPElementsAttr"}
+                "chip.input offsets", "chip.output offsets", "chip.input perm", "chip.output perm", "preload AbsentAttr", "preload DenseIntOrFPElementsAttr"}
     assert kinds | optional <= seen, sorted(kinds | optional - seen)
 
 
