@@ -218,10 +218,9 @@ class _Piece:
         offsets, whole = props.get("offsets"), props.get("whole")
         if offsets is None and whole is None:
             return ""
-        if not isinstance(offsets, DenseArrayBase) or offsets.elt_type != i64 or whole is None:
+        if whole is None:
             raise FastPathMiss("slice")
-        values = ", ".join(str(value) for value in offsets.iter_values())
-        return f" slice [{values}] of {out.attr(whole)}"
+        return f" slice [{_i64_list(offsets, 'slice')}] of {out.attr(whole)}"
 
 
 class _Perm:
@@ -234,11 +233,14 @@ class _Perm:
 
     def text(self, props: dict[str, Attribute], operands: _Operands, out: _Writer) -> str:
         perm = props.get("perm")
-        if perm is None:
-            return ""
-        if not isinstance(perm, DenseArrayBase) or perm.elt_type != i64:
-            raise FastPathMiss("perm")
-        return f" perm [{', '.join(str(value) for value in perm.iter_values())}]"
+        return "" if perm is None else f" perm [{_i64_list(perm, 'perm')}]"
+
+
+def _i64_list(attr: Attribute | None, field: str) -> str:
+    """`1, 2, 3`: an i64 dense array as the formats print it."""
+    if not isinstance(attr, DenseArrayBase) or attr.elt_type != i64:
+        raise FastPathMiss(field)
+    return ", ".join(str(value) for value in attr.iter_values())
 
 
 class _Data:
