@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 from xdsl.ir import SSAValue
 from xdsl.pattern_rewriter import (
     PatternRewriter,
@@ -56,9 +57,27 @@ def _repeated_source(value: SSAValue) -> tuple[SSAValue, int] | None:
     return (x, group) if group > 1 else None
 
 
+def _uniform(value: SSAValue) -> float | None:
+    """The one number a constant holds in every element, else None (absent: unknown)."""
+    owner = value.owner
+    if not isinstance(owner, tops.ConstantOp) or (array := owner.array()) is None or not array.size:
+        return None
+    first = array.flat[0]
+    return float(first) if np.all(array == first) else None
+
+
 def _unrepeated_operand(b: SSAValue, e: Emitter) -> tuple[SSAValue, int] | None:
-    """B without its head repeat (a transpose of the last two axes moving onto the KV
-    tensor, emitted into `e`) and the group G; None when B is not a repeat."""
+    """B without its head repeat (a transpose of the last two axes, or a product by one number
+    as torch's attention export scales K, moving onto the KV tensor, emitted into `e`) and the
+    group G; None when B is not a repeat."""
+    if isinstance(scale := b.owner, tops.MulOp):
+        for repeated, factor in ((scale.lhs, scale.rhs), (scale.rhs, scale.lhs)):
+            if (number := _uniform(factor)) is not None and (found := _unrepeated_operand(repeated, e)):
+                x, group = found
+                constant = tops.ConstantOp.from_array(np.full(tops.shape_of(x), number, dtype=np.float32))
+                constant.mark_row_broadcast()
+                return e(tops.MulOp(x, e(constant))), group
+        return None
     if isinstance(transpose := b.owner, tops.TransposeOp) and _is_last_two_swap(transpose.permutation()):
         found = _repeated_source(transpose.input)
         if found is None:

@@ -51,3 +51,38 @@ func.func @tiled(%q: tensor<1x4x1x2xf32>, %k: tensor<1x2x2x3xf32>) -> tensor<1x4
 // CHECK-LABEL: func.func @tiled
 // CHECK:         tops.broadcast {{%\S+}} : (tensor<1x1x2x2x3xf32>) -> tensor<1x2x2x2x3xf32>
 // CHECK:         tops.matmul %q, {{%\S+}} : (tensor<1x4x1x2xf32>, tensor<1x4x2x3xf32>) -> tensor<1x4x1x3xf32>
+
+// -----
+// torch's attention export scales the repeated K^T by one number (sqrt of the softmax scale):
+// the product moves onto the un-repeated K^T, so the matmul is still found grouped.
+func.func @scaled(%q: tensor<1x4x1x2xf32>, %k: tensor<1x2x3x2xf32>) -> tensor<1x4x1x3xf32> {
+  %k5 = tops.reshape %k : (tensor<1x2x3x2xf32>) -> tensor<1x2x1x3x2xf32>
+  %kb = tops.broadcast %k5 : (tensor<1x2x1x3x2xf32>) -> tensor<1x2x2x3x2xf32>
+  %kr = tops.reshape %kb : (tensor<1x2x2x3x2xf32>) -> tensor<1x4x3x2xf32>
+  %kt = tops.transpose %kr perm = [0, 1, 3, 2] : (tensor<1x4x3x2xf32>) -> tensor<1x4x2x3xf32>
+  %c = tops.constant dense<5.000000e-01> : tensor<1x4x2x3xf32>
+  %ks = tops.mul %kt, %c : (tensor<1x4x2x3xf32>, tensor<1x4x2x3xf32>) -> tensor<1x4x2x3xf32>
+  %s = tops.matmul %q, %ks : (tensor<1x4x1x2xf32>, tensor<1x4x2x3xf32>) -> tensor<1x4x1x3xf32>
+  func.return %s : tensor<1x4x1x3xf32>
+}
+// CHECK-LABEL: func.func @scaled
+// CHECK-DAG:     [[KT:%\S+]] = tops.transpose %k perm = [0, 1, 3, 2] : (tensor<1x2x3x2xf32>) -> tensor<1x2x2x3xf32>
+// CHECK-DAG:     [[C:%\S+]] = tops.constant dense<5.000000e-01> : tensor<1x2x2x3xf32> {tops.row_broadcast}
+// CHECK:         [[KS:%\S+]] = tops.mul [[KT]], [[C]] : (tensor<1x2x2x3xf32>, tensor<1x2x2x3xf32>) -> tensor<1x2x2x3xf32>
+// CHECK:         [[P:%\S+]] = tops.matmul {{%\S+}}, [[KS]] : (tensor<1x2x2x2xf32>, tensor<1x2x2x3xf32>) -> tensor<1x2x2x3xf32>
+// CHECK-NOT:     tops.broadcast
+
+// -----
+// A product by a tensor of several values is not moved: that would change the result.
+func.func @weighted(%q: tensor<1x4x1x2xf32>, %k: tensor<1x2x3x2xf32>) -> tensor<1x4x1x3xf32> {
+  %k5 = tops.reshape %k : (tensor<1x2x3x2xf32>) -> tensor<1x2x1x3x2xf32>
+  %kb = tops.broadcast %k5 : (tensor<1x2x1x3x2xf32>) -> tensor<1x2x2x3x2xf32>
+  %kr = tops.reshape %kb : (tensor<1x2x2x3x2xf32>) -> tensor<1x4x3x2xf32>
+  %kt = tops.transpose %kr perm = [0, 1, 3, 2] : (tensor<1x4x3x2xf32>) -> tensor<1x4x2x3xf32>
+  %c = tops.constant dense<[[[[1.0, 2.0, 3.0], [1.0, 2.0, 3.0]], [[1.0, 2.0, 3.0], [1.0, 2.0, 3.0]], [[1.0, 2.0, 3.0], [1.0, 2.0, 3.0]], [[1.0, 2.0, 3.0], [1.0, 2.0, 3.0]]]]> : tensor<1x4x2x3xf32>
+  %ks = tops.mul %kt, %c : (tensor<1x4x2x3xf32>, tensor<1x4x2x3xf32>) -> tensor<1x4x2x3xf32>
+  %s = tops.matmul %q, %ks : (tensor<1x4x1x2xf32>, tensor<1x4x2x3xf32>) -> tensor<1x4x1x3xf32>
+  func.return %s : tensor<1x4x1x3xf32>
+}
+// CHECK-LABEL: func.func @weighted
+// CHECK:         tops.broadcast
