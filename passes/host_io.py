@@ -37,7 +37,7 @@ from xdsl.dialects.builtin import (
     i64,
 )
 from xdsl.dialects.func import FuncOp, ReturnOp
-from xdsl.ir import BlockArgument, Operation, SSAValue
+from xdsl.ir import Attribute, BlockArgument, Operation, SSAValue
 from xdsl.rewriter import Rewriter
 
 from dialects import tops
@@ -170,9 +170,11 @@ def output_slices(value: SSAValue) -> tuple[Slices, SSAValue, list[Operation]] |
     return Slices(value.type, axis, tuple(chips), tuple(starts)), local, [*replaced, owner]  # type: ignore[arg-type]
 
 
-def _with_slices(attrs: ArrayAttr[DictionaryAttr] | None, count: int, index: int, slices: Slices) -> ArrayAttr:
+def with_entry(attrs: ArrayAttr[DictionaryAttr] | None, count: int, index: int, key: str,
+               value: Attribute) -> ArrayAttr[DictionaryAttr]:
+    """A function's argument (or result) attributes, `count` of them, with `key` set on `index`."""
     entries = [dict(a.data) for a in attrs.data] if attrs is not None else [{} for _ in range(count)]
-    entries[index][SLICES] = slices.attribute()
+    entries[index][key] = value
     return ArrayAttr([DictionaryAttr(e) for e in entries])
 
 
@@ -190,7 +192,7 @@ def slice_host_io(func: FuncOp) -> None:
         if (found := input_slices(arg)) is None:
             continue
         slices, local, replaced = found
-        func.arg_attrs = _with_slices(func.arg_attrs, len(func.args), arg.index, slices)
+        func.arg_attrs = with_entry(func.arg_attrs, len(func.args), arg.index, SLICES, slices.attribute())
         arg = Rewriter.replace_value_with_new_type(arg, local.type)
         for op in replaced:
             for result in op.results:
@@ -202,7 +204,7 @@ def slice_host_io(func: FuncOp) -> None:
         if (found := output_slices(value)) is None:
             continue
         slices, local, replaced = found
-        func.res_attrs = _with_slices(func.res_attrs, len(ret.operands), index, slices)
+        func.res_attrs = with_entry(func.res_attrs, len(ret.operands), index, SLICES, slices.attribute())
         ret.operands[index] = local
         _erase_unused(replaced)
     func.update_function_type()

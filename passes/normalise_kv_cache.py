@@ -24,6 +24,7 @@ from xdsl.ir import BlockArgument
 from xdsl.pattern_rewriter import PatternRewriter, RewritePattern, op_type_rewrite_pattern
 
 from dialects import tops
+from passes.host_io import with_entry
 
 HOST_PERM = "tops.host_perm"
 """On a function argument or result: the host writes (reads) the graph tensor transposed by
@@ -39,13 +40,6 @@ def host_perm(attrs: ArrayAttr[DictionaryAttr] | None, index: int) -> tuple[int,
     if attrs is None or not isinstance(found := attrs.data[index].data.get(HOST_PERM), DenseArrayBase):
         return None
     return tuple(found.get_values())  # type: ignore[arg-type]
-
-
-def _with_perm(attrs: ArrayAttr[DictionaryAttr] | None, count: int, index: int,
-               perm: tuple[int, ...]) -> ArrayAttr[DictionaryAttr]:
-    entries = list(attrs.data) if attrs is not None else [DictionaryAttr({}) for _ in range(count)]
-    entries[index] = DictionaryAttr({**entries[index].data, HOST_PERM: DenseArrayBase.from_list(i64, list(perm))})
-    return ArrayAttr(entries)
 
 
 class TransposedKVCache(RewritePattern):
@@ -67,19 +61,20 @@ class TransposedKVCache(RewritePattern):
         if not isinstance(func, FuncOp) or host_perm(func.arg_attrs, past.index) is not None:
             return
         swap = last_two_swapped(rank)
-        stored = rewriter.replace_value_with_new_type(past, tops.tensor(tops.permuted(tops.shape_of(past), swap)))
+        stored = rewriter.replace_value_with_new_type(past, tops.tensor(tops.permuted(shape, swap)))
         row = tops.TransposeOp(op.inputs[1], swap)
         appended = tops.ConcatOp([stored, row.result], rank - 1)
         back = tops.TransposeOp(appended.result, swap)
         for new in (row, appended, back):
             new.location = op.location
         rewriter.replace(op, [row, appended, back], [back.result])
-        func.arg_attrs = _with_perm(func.arg_attrs, len(func.args), stored.index, swap)
+        perm = DenseArrayBase.from_list(i64, list(swap))
+        func.arg_attrs = with_entry(func.arg_attrs, len(func.args), stored.index, HOST_PERM, perm)
         ret = func.body.block.last_op
         assert isinstance(ret, ReturnOp)
         for index, value in enumerate(ret.operands):
             if value is back.result:
-                func.res_attrs = _with_perm(func.res_attrs, len(ret.operands), index, swap)
+                func.res_attrs = with_entry(func.res_attrs, len(ret.operands), index, HOST_PERM, perm)
         back.result.replace_uses_with_if(appended.result, lambda use: use.operation is ret)
         rewriter.handle_operation_modification(ret)
         func.function_type = FunctionType.from_lists([a.type for a in func.args], [v.type for v in ret.operands])
