@@ -44,6 +44,10 @@ from dialects import tops
 from dialects.part import AllGatherOp, SplitOp
 
 SLICES = "part.slices"
+HOST_PERM = "tops.host_perm"
+"""On a function argument or result: the host writes (reads) the graph tensor transposed by
+this permutation, and the function's type is the transposed one (a KV cache held densely,
+passes/normalise_kv_cache.py)."""
 
 
 @dataclass(frozen=True)
@@ -168,6 +172,13 @@ def output_slices(value: SSAValue) -> tuple[Slices, SSAValue, list[Operation]] |
         chips.append(chip)
         starts.append(held[0])
     return Slices(value.type, axis, tuple(chips), tuple(starts)), local, [*replaced, owner]  # type: ignore[arg-type]
+
+
+def host_perm(attrs: ArrayAttr[DictionaryAttr] | None, index: int) -> tuple[int, ...] | None:
+    """The permutation recorded on argument or result `index`, if any."""
+    if attrs is None or not isinstance(found := attrs.data[index].data.get(HOST_PERM), DenseArrayBase):
+        return None
+    return tuple(found.get_values())  # type: ignore[arg-type]
 
 
 def with_entry(attrs: ArrayAttr[DictionaryAttr] | None, count: int, index: int, key: str,

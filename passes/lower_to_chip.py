@@ -80,10 +80,9 @@ from passes.chip_builder import (
     SramTop,
     chunk_runs,
 )
-from passes.host_io import Slices
+from passes.host_io import Slices, host_perm
 from passes.lower_select import lower_select, lower_split
 from passes.lower_windows import lower_im2col, scratch_vectors
-from passes.normalise_kv_cache import host_perm
 from passes.partition import main_function
 from passes.place import (
     address_of,

@@ -18,28 +18,16 @@ to the runtime (dialects/chip.py).
 
 from __future__ import annotations
 
-from xdsl.dialects.builtin import ArrayAttr, DenseArrayBase, DictionaryAttr, FunctionType, i64
+from xdsl.dialects.builtin import DenseArrayBase, FunctionType, i64
 from xdsl.dialects.func import FuncOp, ReturnOp
 from xdsl.ir import BlockArgument
 from xdsl.pattern_rewriter import PatternRewriter, RewritePattern, op_type_rewrite_pattern
 
 from dialects import tops
-from passes.host_io import with_entry
-
-HOST_PERM = "tops.host_perm"
-"""On a function argument or result: the host writes (reads) the graph tensor transposed by
-this permutation; the function's type is the transposed one."""
-
+from passes.host_io import HOST_PERM, host_perm, with_entry
 
 def last_two_swapped(rank: int) -> tuple[int, ...]:
     return (*range(rank - 2), rank - 1, rank - 2)
-
-
-def host_perm(attrs: ArrayAttr[DictionaryAttr] | None, index: int) -> tuple[int, ...] | None:
-    """The permutation recorded on argument or result `index`, if any."""
-    if attrs is None or not isinstance(found := attrs.data[index].data.get(HOST_PERM), DenseArrayBase):
-        return None
-    return tuple(found.get_values())  # type: ignore[arg-type]
 
 
 class TransposedKVCache(RewritePattern):

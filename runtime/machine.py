@@ -36,7 +36,7 @@ def run(program: Program, inputs: dict[str, np.ndarray], timing_only: bool = Fal
         host_inputs = _checked_inputs(program, inputs)
         timeline = timing.check(program)
         held = numbers.evaluate(program, timeline, host_inputs)
-        outputs, cycles = {name: _as_graph(program, "output", name, array) for name, array in held.items()}, timeline.cycles
+        outputs, cycles = {name: _as_graph(program, name, array) for name, array in held.items()}, timeline.cycles
     return RunResult(
         outputs=outputs,
         cycles=cycles,
@@ -62,7 +62,7 @@ def _checked_inputs(program: Program, inputs: dict[str, np.ndarray]) -> dict[str
     return checked
 
 
-def _as_graph(program: Program, kind: str, name: str, held: np.ndarray) -> np.ndarray:
-    """A tensor the chips hold transposed (chip.output `perm`) turned back to the graph's layout."""
-    perm = program.perms.get((kind, name))
+def _as_graph(program: Program, name: str, held: np.ndarray) -> np.ndarray:
+    """An output the chips hold transposed (chip.output `perm`) turned back to the graph's layout."""
+    perm = program.perms.get(("output", name))
     return held if perm is None else np.ascontiguousarray(np.transpose(held, np.argsort(perm)))
