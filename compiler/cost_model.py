@@ -119,8 +119,9 @@ class CostModel:
 
     def collective(self, op: AllReduceOp | AllGatherOp) -> int:
         kind = "all-reduce" if isinstance(op, AllReduceOp) else "all-gather"
-        held = op.outputs[0]
-        return group_bound_cycles(kind, self.system, 4 * self.lanes * vectors(held, self.lanes), tuple(op.group()))
+        nbytes = 4 * self.lanes * vectors(op.outputs[0], self.lanes)
+        groups = op.subgroups() if isinstance(op, AllReduceOp) else [op.group()]
+        return max(group_bound_cycles(kind, self.system, nbytes, group) for group in groups)
 
     def transfer(self, op: TransferOp) -> int:
         vecs = vectors(op.inputs[0], self.lanes)

@@ -66,6 +66,10 @@ def _chips_attr(chips: tuple[int, ...]) -> DenseArrayBase:
 
 @irdl_op_definition
 class SplitOp(IRDLOperation):
+    """Each chip's block of a value along `axis`: the value cut into equal blocks, as many as
+    the chips or fewer; the chip at position i of `chips` holds block i * blocks / chips (with
+    fewer blocks, consecutive chips hold the same one: a KV head on the chips that share it)."""
+
     name = "part.split"
     axis = prop_def(IntegerAttr[I64])
     chips = prop_def(DenseArrayBase.constr(i64))
@@ -80,15 +84,25 @@ class SplitOp(IRDLOperation):
             result_types=[result_type],
         )
 
+    @property
+    def blocks(self) -> int:
+        axis = self.axis.value.data
+        return self.input.type.get_shape()[axis] // self.result.type.get_shape()[axis]  # type: ignore[union-attr]
+
+    def block_of(self, position: int) -> int:
+        """The block the chip at `position` of `chips` holds."""
+        return position * self.blocks // len(self.chips)
+
     def verify_(self) -> None:
         src, dst = self.input.type.get_shape(), self.result.type.get_shape()
         axis, n = self.axis.value.data, len(self.chips.get_values())
-        expect = list(src)
-        if not 0 <= axis < len(src) or src[axis] % n:
-            raise VerifyException(f"part.split: axis {axis} of {list(src)} does not split evenly over {n} chips")
-        expect[axis] //= n
-        if list(dst) != expect:
-            raise VerifyException(f"part.split: slice of {list(src)} over {n} chips is {expect}, not {list(dst)}")
+        if not 0 <= axis < len(src) or len(dst) != len(src):
+            raise VerifyException(f"part.split: no axis {axis} in {list(src)} -> {list(dst)}")
+        others = [d for k, d in enumerate(dst) if k != axis] == [d for k, d in enumerate(src) if k != axis]
+        if not others or dst[axis] == 0 or src[axis] % dst[axis] or n % (src[axis] // dst[axis]):
+            raise VerifyException(
+                f"part.split: {list(dst)} is not an equal block of {list(src)} along axis {axis} "
+                f"with as many blocks as the {n} chips or a divisor of them")
 
 
 TensorOrToken = base(TensorType) | base(TokenType)
@@ -144,12 +158,35 @@ def _collective_init(op: CollectiveOp, inputs: Sequence[SSAValue], chips: Sequen
 
 @irdl_op_definition
 class AllReduceOp(CollectiveOp):
+    """The sum over the chips of each chip's value, on every chip; with `subgroup` N, over each
+    run of N consecutive chips of `chips` separately (the chips that share a KV head)."""
+
     name = "part.all_reduce"
-    assembly_format = "`over` $chips (`local` $type^)? `(` $inputs `)` attr-dict `:` type($inputs) `->` type($outputs)"
+    subgroup = opt_prop_def(IntegerAttr[I64])
+    assembly_format = (
+        "`over` $chips (`in` `subgroups` `of` $subgroup^)? (`local` $type^)? `(` $inputs `)` attr-dict "
+        "`:` type($inputs) `->` type($outputs)"
+    )
 
     def __init__(self, inputs: Sequence[SSAValue], chips: Sequence[int], result_types: Sequence[Attribute],
-                 local_type: TensorType | None = None):
-        _collective_init(self, inputs, chips, result_types, {"type": local_type} if local_type else {})
+                 local_type: TensorType | None = None, subgroup: int | None = None):
+        props: dict[str, Attribute] = {"type": local_type} if local_type else {}
+        if subgroup is not None:
+            props["subgroup"] = IntegerAttr(subgroup, 64)
+        _collective_init(self, inputs, chips, result_types, props)
+
+    def subgroups(self) -> list[tuple[int, ...]]:
+        """The runs of chips whose values are summed together."""
+        chips = self.group()
+        size = len(chips) if self.subgroup is None else self.subgroup.value.data
+        return [chips[i:i + size] for i in range(0, len(chips), size)]
+
+    def verify_(self) -> None:
+        if self.subgroup is not None and (
+                (size := self.subgroup.value.data) < 1 or len(self.group()) % size):
+            raise VerifyException(
+                f"part.all_reduce: {len(self.group())} chips do not fall into subgroups of {size}")
+        super().verify_()
 
 
 @irdl_op_definition

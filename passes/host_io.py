@@ -95,9 +95,10 @@ def _rearranging(op: Operation | None, axis: int | None = None) -> bool:
 def _split_starts(split: SplitOp, indices: Sequence[int]) -> tuple[int, ...] | None:
     """Where each chip's block of `indices` (the argument's positions along the split axis, in
     the order the split deals them) starts, if every block is a run of consecutive indices."""
-    local = len(indices) // len(split.chips.get_values())
+    local = len(indices) // split.blocks
     starts = []
-    for first in range(0, len(indices), local):
+    for position in range(len(split.chips)):
+        first = split.block_of(position) * local
         block = list(indices[first:first + local])
         if block != list(range(block[0], block[0] + local)):
             return None

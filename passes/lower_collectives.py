@@ -54,12 +54,19 @@ class Collectives:
                                               [(l.src, l.dst, l.port) for l in route], via))
 
     def all_reduce(self, op: AllReduceOp) -> list[SSAValue]:
-        group, lay = op.group(), Layout(tuple(op.local_type().get_shape()), self.system.lanes)
+        """Each subgroup's sum on its own synthesized schedule (one schedule for the whole group
+        without subgroups); their transfers share the link calendars in `schedule`."""
+        lay = Layout(tuple(op.local_type().get_shape()), self.system.lanes)
         src, dst = self.int_attr(op, SRC_ADDR), self.int_attr(op, ADDR)
-        if len(group) == 1:
-            return [self.builder.copy(group[0], Placed(src, (op.inputs[0],)), dst, lay.vectors)]
-        schedule = synthesize_on_group("all-reduce", self.system, lay.vectors * self.system.vector_bytes, group)
-        return realise_all_reduce(self.builder, self.system, schedule, group, lay.vectors, src, dst, list(op.inputs))
+        results: list[SSAValue] = []
+        for group in op.subgroups():
+            tokens = list(op.inputs[len(results):len(results) + len(group)])
+            if len(group) == 1:
+                results.append(self.builder.copy(group[0], Placed(src, tuple(tokens)), dst, lay.vectors))
+                continue
+            schedule = synthesize_on_group("all-reduce", self.system, lay.vectors * self.system.vector_bytes, group)
+            results += realise_all_reduce(self.builder, self.system, schedule, group, lay.vectors, src, dst, tokens)
+        return results
 
     def all_gather(self, op: AllGatherOp) -> list[SSAValue]:
         """Shards land side by side in an inbox ([chips, *local]); one lane-move plan lays them out."""

@@ -96,8 +96,8 @@ def lower_split(lowering, op: SplitOp, core: int) -> Placed:
     """`part.split` of a computed value every chip holds whole: each chip copies its slice
     (the one plan that differs per chip: the slice starts at the chip's block)."""
     dims, chips = tops.shape_of(op.input), list(op.chips.get_values())
-    pieces = np.split(np.arange(prod(dims), dtype=np.int64).reshape(dims), len(chips), axis=op.axis.value.data)
-    piece = pieces[chips.index(core)]
+    pieces = np.split(np.arange(prod(dims), dtype=np.int64).reshape(dims), op.blocks, axis=op.axis.value.data)
+    piece = pieces[op.block_of(chips.index(core))]
     plan = plan_select([Layout(dims, lowering.lanes)], Layout(piece.shape, lowering.lanes), piece.reshape(-1))
     return emit_plan(lowering, plan, [lowering.at(op.input, core)], lowering.out_addr(op), core)
 

@@ -235,8 +235,8 @@ class Lowering:
             return
         cores = op.chips.get_values()
         whole = source.array()
-        pieces = [None] * len(cores) if whole is None else np.split(whole, len(cores), axis=op.axis.value.data)
-        self.preload(op.result, cores, pieces)
+        blocks = [None] * op.blocks if whole is None else np.split(whole, op.blocks, axis=op.axis.value.data)
+        self.preload(op.result, cores, [blocks[op.block_of(i)] for i in range(len(cores))])
 
     # ------------------------------------------------------------ compute
     def lower(self, op: Operation) -> None:
@@ -496,7 +496,8 @@ class Lowering:
         tokens = [s.tokens[0] for s in srcs]
         results = [TokenType()] * len(outs)
         if isinstance(op, AllReduceOp):
-            new: CollectiveOp = AllReduceOp(tokens, group, results, local)
+            subgroup = None if op.subgroup is None else op.subgroup.value.data
+            new: CollectiveOp = AllReduceOp(tokens, group, results, local, subgroup)
         elif isinstance(op, AllGatherOp):
             new = AllGatherOp(tokens, op.axis.value.data, group, results, local)
         else:

@@ -172,7 +172,7 @@ def partition_as(module: ModuleOp, strategy: str, group: int, chips: tuple[int, 
     elif strategy == "pipeline" and len(chips) > 1:
         pipeline_stages(func, chips)
     elif strategy == "hybrid":
-        hybrid_parallel(func, chips, group)
+        hybrid_parallel(func, chips, group, lanes)
     else:
         for inner in func.body.block.ops:
             if not isinstance(inner, ReturnOp):

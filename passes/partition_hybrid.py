@@ -87,7 +87,13 @@ def weight_bytes(op: Operation) -> int:
 
 def _is_weight(value: SSAValue) -> bool:
     owner = value.owner
-    return isinstance(owner, tops.ConstantOp) or (isinstance(owner, SplitOp) and _is_weight(owner.input))
+    return isinstance(owner, tops.ConstantOp) or _splits_weight(owner)
+
+
+def _splits_weight(op: object) -> bool:
+    """A split of a constant: stored in every stage that reads it (`split_for`). A split of a
+    computed value is an op of its stage like any other."""
+    return isinstance(op, SplitOp) and _is_weight(op.input)
 
 
 def assign_stages(ops: Sequence[Operation], stages: int) -> list[int]:
@@ -112,17 +118,17 @@ def gathered_for_return(op: Operation) -> bool:
 
 def relabel(op: Operation, mapping: dict[int, int]) -> None:
     op.attributes[CHIPS] = chips_attr([mapping[c] for c in chips_of(op)])
-    if isinstance(op, CollectiveOp):
-        op.chips = chips_attr([mapping[c] for c in op.group()])
+    if isinstance(op, (CollectiveOp, SplitOp)):
+        op.chips = chips_attr([mapping[c] for c in op.chips.get_values()])
 
 
-def hybrid_parallel(func: FuncOp, chips: tuple[int, ...], group: int) -> None:
+def hybrid_parallel(func: FuncOp, chips: tuple[int, ...], group: int, lanes: int | None = None) -> None:
     from passes.partition import tensor_parallel
 
     groups = stage_groups(chips, group)
-    tensor_parallel(func, groups[0])
+    tensor_parallel(func, groups[0], lanes)
     block = func.body.block
-    ops = [op for op in block.ops if not isinstance(op, (ReturnOp, tops.ConstantOp, SplitOp))]
+    ops = [op for op in block.ops if not isinstance(op, (ReturnOp, tops.ConstantOp)) and not _splits_weight(op)]
     stage_of_op = dict(zip(ops, assign_stages(ops, len(groups))))
     stage_of: dict[SSAValue, int] = {}
     sent: dict[tuple[SSAValue, int], SSAValue] = {}
@@ -134,13 +140,13 @@ def hybrid_parallel(func: FuncOp, chips: tuple[int, ...], group: int) -> None:
         relabel(op, mapping)
         op.attributes[STAGE] = StringAttr(f"stage {stage}")
         for i, operand in enumerate(op.operands):
-            if isinstance(operand.owner, SplitOp):
-                op.operands[i] = split_for(operand.owner, stage, mapping, op)
+            if _splits_weight(operand.owner):
+                op.operands[i] = split_for(operand.owner, stage, mapping, op)  # type: ignore[arg-type]
             elif stage_of.get(operand, stage) != stage:
                 op.operands[i] = cross(operand, stage_of, sent, groups, stage, op)
         for result in op.results:
             stage_of[result] = stage
-    for split in [op for op in block.ops if isinstance(op, SplitOp) and not op.result.uses]:
+    for split in [op for op in block.ops if _splits_weight(op) and not op.results[0].uses]:
         split.detach()
         split.erase()
 

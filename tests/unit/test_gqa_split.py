@@ -2,7 +2,9 @@
 computes only its own query heads, not its KV head's whole group. tiny-gqa has 8 query heads
 and 2 KV heads; on 4 and 8 chips (tensor, and tensor inside the groups of `hybrid`) the query
 projection splits by query heads, the attention matmuls run on each chip's rows of its group
-and the output projection takes its rows by query heads, and the numbers match onnxruntime."""
+and the output projection takes its rows by query heads, and the numbers match onnxruntime.
+When a KV head's chips would each hold more weight tiles of it than a split of the K and V
+projections by rows gives them, those split by rows and an all-reduce sums K and V."""
 
 from pathlib import Path
 
@@ -10,7 +12,7 @@ import onnx
 import pytest
 from onnx_cases import assert_matches, run_json
 
-from compiler.models.llama import PRESETS, llama_model
+from compiler.models.llama import PRESETS, LlamaConfig, llama_model
 from compiler.pipeline import CompileOptions, compile_model
 from passes.partition_heads import head_blocks, kv_heads_of
 from passes.partition_layout import Shard
@@ -73,3 +75,32 @@ def test_each_chip_computes_only_its_query_heads(tiny, chips, q_split, kv_split)
         assert splits[f"{at}k_proj/MatMul"] == splits[f"{at}v_proj/MatMul"] == kv_split
         assert splits[f"{at}MatMul"] == splits[f"{at}MatMul_1"] == "query heads in group"
         assert splits[f"{at}o_proj/MatMul"] == "row"
+
+
+# Rows of 640 (2 tiles of 320), 8 query heads of 80 in 2 groups: K and V are [640, 160].
+WIDE = LlamaConfig(640, 1, 8, 2, 320, 64, 10000.0, 1e-5, 16)
+
+
+@pytest.fixture(scope="module")
+def wide(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("wide") / "decode.onnx"
+    onnx.save(llama_model(WIDE, "step", 1, 1, CONTEXT, seed=3), path)
+    return path
+
+
+@pytest.mark.parametrize("chips, strategy, group, kv_split", [
+    # 2 KV heads on 2 chips: no copies, a head each (plain column blocks, 2 tiles a chip).
+    (2, "tensor", 2, "column"),
+    # each KV head on 2 chips: by heads 2 tiles a chip, by rows [160, 160] in 1.
+    (4, "tensor", 4, "row in each KV head's 2 chips"),
+    # the same inside groups of 4, in two pipeline stages (the cut may fall between x and K).
+    (8, "hybrid", 4, "row in each KV head's 2 chips"),
+])
+def test_kv_projections_split_by_rows_when_heads_are_shared(capsys, wide, chips, strategy, group, kv_split):
+    report = compile_model(wide, CompileOptions(chips=chips, strategy=strategy, group=group)).report
+    splits = {entry["node"]: entry["split"] for entry in report["partition"]}
+    at = ATTENTION.format(layer=0)
+    assert splits[f"{at}k_proj/MatMul"].startswith(kv_split)
+    assert splits[f"{at}v_proj/MatMul"].startswith(kv_split)
+    extra = ["--strategy", strategy, "--group", str(group)]
+    assert_matches(run_json(capsys, str(wide), chips, extra=extra))

@@ -38,6 +38,16 @@ def test_blocks_replicated_blocks_and_copies():
     assert Shard.blocks(0, 4, 2).is_blocks() and not twice.is_blocks()
 
 
+def test_dealt_orders_the_chips_by_the_block_they_hold():
+    assert Shard.blocks(1, 8, 4).dealt() == [0, 1, 2, 3]
+    assert Shard.blocks(0, 4, 4, parts=2).dealt() == [0, 1, 2, 3]  # blocks shared by consecutive chips
+    by_position_mod_2 = Shard(1, ((0, 1), (2, 3), (0, 1), (2, 3)))
+    assert by_position_mod_2.dealt() == [0, 2, 1, 3]
+    assert Shard(0, ((1, 2), (0, 3))).dealt() is None  # not whole blocks
+    assert Shard(0, ((0,), (0,), (1,))).dealt() is None  # block 0 held twice, block 1 once
+    assert Shard(0, ((2, 3), (0, 1))).dealt() == [1, 0]
+
+
 @pytest.mark.parametrize("src, dst, axis", [
     ((3, 8), (3, 2, 4), 1),        # [S, H*hd] -> [S, H, hd]: whole heads per chip
     ((3, 2, 4), (3, 8), 1),        # heads merged back

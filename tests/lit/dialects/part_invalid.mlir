@@ -2,21 +2,30 @@
 // RUN: lockstep-opt %s --split-input-file --verify-diagnostics | filecheck %s
 // Every diagnostic is the first line of its chunk's output (after the chunk separator).
 
+// Four blocks of one column do not cover 6 columns.
 %w = "test.op"() : () -> tensor<4x6xf32>
 %s = part.split %w axis 1 over [0, 1, 2, 3] : tensor<4x6xf32> -> tensor<4x1xf32>
-// CHECK: part.split: axis 1 of [4, 6] does not split evenly over 4 chips
+// CHECK: part.split: [4, 1] is not an equal block of [4, 6] along axis 1 with as many blocks as the 4 chips or a divisor of them
+
+// -----
+// Three blocks cannot be shared equally by 4 chips.
+%w = "test.op"() : () -> tensor<4x6xf32>
+%s = part.split %w axis 1 over [0, 1, 2, 3] : tensor<4x6xf32> -> tensor<4x2xf32>
+// CHECK: {{//}} -----
+// CHECK-NEXT: part.split: [4, 2] is not an equal block of [4, 6] along axis 1 with as many blocks as the 4 chips or a divisor of them
 
 // -----
 %w = "test.op"() : () -> tensor<4x6xf32>
 %s = part.split %w axis 2 over [0, 1] : tensor<4x6xf32> -> tensor<4x3xf32>
 // CHECK: {{//}} -----
-// CHECK-NEXT: part.split: axis 2 of [4, 6] does not split evenly over 2 chips
+// CHECK-NEXT: part.split: no axis 2 in [4, 6] -> [4, 3]
 
 // -----
+// The other axes must stay whole.
 %w = "test.op"() : () -> tensor<4x6xf32>
 %s = part.split %w axis 0 over [0, 1] : tensor<4x6xf32> -> tensor<4x3xf32>
 // CHECK: {{//}} -----
-// CHECK-NEXT: part.split: slice of [4, 6] over 2 chips is [2, 6], not [4, 3]
+// CHECK-NEXT: part.split: [4, 3] is not an equal block of [4, 6] along axis 0 with as many blocks as the 2 chips or a divisor of them
 
 // -----
 %x = "test.op"() : () -> tensor<2x3xf32>
@@ -76,3 +85,9 @@
 
 // CHECK: {{//}} -----
 // CHECK-NEXT: part.all_gather: axis 5 is not in [0, 2)
+
+// -----
+%x = "test.op"() : () -> tensor<2x3xf32>
+%r = part.all_reduce over [0, 1, 2] in subgroups of 2(%x) : tensor<2x3xf32> -> tensor<2x3xf32>
+// CHECK: {{//}} -----
+// CHECK-NEXT: part.all_reduce: 3 chips do not fall into subgroups of 2

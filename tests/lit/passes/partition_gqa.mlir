@@ -135,3 +135,42 @@ builtin.module {
     func.return %y : tensor<2x8xf32>
   }
 }
+
+// -----
+
+// K and V projections whose KV heads are shared by chips split by rows instead, when that
+// leaves each chip fewer weight tiles: 2 KV heads of 128 on 4 chips, rows of 1280 (4 tiles
+// of 320). By heads each chip would hold its head's [1280, 128] (4 tiles); instead chip i
+// of a head's 2 chips takes rows block i mod 2 of x (a split dealt to chips 0, 2, 1, 3)
+// and of its head's columns (one constant stacking the 4 chips' [640, 128] blocks), and an
+// all-reduce inside each pair sums the head. K is then sharded by heads as before: the
+// grouped matmul reads it with no gather. The query projection is unchanged.
+// FOUR: %q = tops.matmul %x, %{{.*}} {part.split_kind = "column", {{.*}} -> tensor<1x128xf32>
+// FOUR: %[[W:.*]] = tops.constant dense<2.500000e-01> : tensor<2560x128xf32>
+// FOUR-NEXT: %[[X:.*]] = part.split %x axis 1 over [0, 2, 1, 3] {{.*}} : tensor<1x1280xf32> -> tensor<1x640xf32>
+// FOUR-NEXT: %[[WS:.*]] = part.split %[[W]] axis 0 over [0, 1, 2, 3] {{.*}} : tensor<2560x128xf32> -> tensor<640x128xf32>
+// FOUR-NEXT: %k = tops.matmul %[[X]], %[[WS]] {part.split_kind = "row in each KV head's 2 chips", {{.*}} -> tensor<1x128xf32>
+// FOUR-NEXT: %k_1 = part.all_reduce over [0, 1, 2, 3] in subgroups of 2(%k) {{.*}} : tensor<1x128xf32> -> tensor<1x128xf32>
+// FOUR-NEXT: %kh = tops.reshape %k_1 {{.*}} -> tensor<1x1x128xf32>
+// FOUR-NEXT: %kt = tops.transpose %kh
+// FOUR-NEXT: %s = tops.matmul %qg, %kt {part.split_kind = "query heads in group", {{.*}} -> tensor<1x1x1xf32>
+
+// With 2 chips (one KV head each, no copies) K stays split by heads.
+// TWO: %k = tops.matmul %x, %{{.*}} {part.split_kind = "column", {{.*}} -> tensor<1x128xf32>
+
+builtin.module {
+  func.func @main(%x: tensor<1x1280xf32> {tops.name = "x"}) -> (tensor<4x1x1xf32> {tops.name = "y"}) {
+    %wq = tops.constant dense<0.125> : tensor<1280x512xf32>
+    %q = tops.matmul %x, %wq : (tensor<1x1280xf32>, tensor<1280x512xf32>) -> tensor<1x512xf32>
+    %qh = tops.reshape %q : (tensor<1x512xf32>) -> tensor<1x4x128xf32>
+    %qt = tops.transpose %qh perm = [1, 0, 2] : (tensor<1x4x128xf32>) -> tensor<4x1x128xf32>
+    %qg = tops.reshape %qt : (tensor<4x1x128xf32>) -> tensor<2x2x128xf32>
+    %wk = tops.constant dense<0.25> : tensor<1280x256xf32>
+    %k = tops.matmul %x, %wk : (tensor<1x1280xf32>, tensor<1280x256xf32>) -> tensor<1x256xf32>
+    %kh = tops.reshape %k : (tensor<1x256xf32>) -> tensor<1x2x128xf32>
+    %kt = tops.transpose %kh perm = [1, 2, 0] : (tensor<1x2x128xf32>) -> tensor<2x128x1xf32>
+    %s = tops.matmul %qg, %kt : (tensor<2x2x128xf32>, tensor<2x128x1xf32>) -> tensor<2x2x1xf32>
+    %y = tops.reshape %s : (tensor<2x2x1xf32>) -> tensor<4x1x1xf32>
+    func.return %y : tensor<4x1x1xf32>
+  }
+}
