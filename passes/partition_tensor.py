@@ -201,12 +201,16 @@ class TensorParallel:
         source = value.owner
         assert isinstance(source, tops.ConstantOp)
         if count_once and not shard.is_blocks() or shard.dealt() is None:
-            copy = rearranged(source, shard, count_once)
-            value = self.insert(copy, user).results[0]
-            copy.location = source.location
-            self.superseded.add(source)
+            value = self.supersede(source, rearranged(source, shard, count_once), user)
             shard = Shard.blocks(shard.axis, len(shard.holds) * shard.local, self.parts)
         return self.split_blocks(value, shard, user)
+
+    def supersede(self, source: tops.ConstantOp, copy: tops.ConstantOp, user: Operation) -> SSAValue:
+        """`copy` (a rearrangement of `source`) inserted before `user`, in `source`'s name."""
+        value = self.insert(copy, user).results[0]
+        copy.location = source.location
+        self.superseded.add(source)
+        return value
 
     def split_whole(self, value: SSAValue, shard: Shard, user: Operation) -> SSAValue:
         """Chip i's slices of a computed value every chip holds whole: a local copy (after a
@@ -431,11 +435,18 @@ class TensorParallel:
     def row_split(self, op: tops.MatmulOp, shard: Shard, b_rank: int) -> None:
         """A sharded on the contracted axis: B's matching rows, partial products, an all-reduce."""
         op.operands[1] = self.split_constant(op.rhs, shard.moved(b_rank - 2), op, count_once=True)
-        reduced = AllReduceOp([op.result], self.chips, [op.result.type])
+        self.sum_after(op)
+
+    def sum_after(self, op: tops.MatmulOp, subgroup: int | None = None) -> SSAValue:
+        """An all-reduce of the op's partial products (inside runs of `subgroup` chips), read by
+        everything that read them."""
+        partial = op.result
+        reduced = AllReduceOp([partial], self.chips, [partial.type], subgroup=subgroup)
         Rewriter.insert_op(reduced, InsertPoint.after(op))
         reduced.attributes[CHIPS] = chips_attr(self.chips)
         reduced.location = op.location
-        op.result.replace_uses_with_if(reduced.results[0], lambda use: use.operation is not reduced)
+        partial.replace_uses_with_if(reduced.results[0], lambda use: use.operation is not reduced)
+        return reduced.results[0]
 
     def kv_rows(self, op: tops.MatmulOp, heads: Shard) -> Shard | None:
         """Rows of A for a K or V projection whose KV heads are each computed whole on a run of
@@ -461,19 +472,11 @@ class TensorParallel:
         head, summed inside each run of chips sharing the head: the result is sharded as `heads`."""
         source = op.rhs.owner
         assert isinstance(source, tops.ConstantOp)
-        stacked = _stacked_blocks(source, rows.moved(0), heads.moved(1))
-        weight = self.insert(stacked, op).results[0]
-        stacked.location = source.location
-        self.superseded.add(source)
+        weight = self.supersede(source, _stacked_blocks(source, rows.moved(0), heads.moved(1)), op)
         op.operands[0] = self.split_whole(op.lhs, rows, op)
         op.operands[1] = self.split_blocks(weight, Shard.blocks(0, tops.shape_of(weight)[0], self.parts), op)
-        partial = self.shard_result(op, heads)
-        reduced = AllReduceOp([partial], self.chips, [partial.type], subgroup=heads.copies())
-        Rewriter.insert_op(reduced, InsertPoint.after(op))
-        reduced.attributes[CHIPS] = chips_attr(self.chips)
-        reduced.location = op.location
-        partial.replace_uses_with_if(reduced.results[0], lambda use: use.operation is not reduced)
-        self.sharding[reduced.results[0]] = heads
+        self.shard_result(op, heads)
+        self.sharding[self.sum_after(op, heads.copies())] = heads
 
     def split_weight(self, op: tops.MatmulOp) -> tuple[str, Shard | None]:
         """A whole input times a constant [K, N]: a conv by rows, channels or not at all; a
