@@ -185,12 +185,18 @@ class ConstantOp(IRDLOperation):
     def is_absent(self) -> bool:
         return isinstance(self.value, AbsentAttr)
 
+    def with_values(self, shape: Sequence[int], values: np.ndarray | None) -> ConstantOp:
+        """A constant of this one's element type holding `values` (of `shape`), or absent of
+        `shape` when they are None (this one is absent)."""
+        if values is None:
+            return ConstantOp.absent(shape, self.value.type.element_type)
+        return ConstantOp.from_int8(values) if self.is_int8 else ConstantOp.from_array(values)
+
     def transposed(self, perm: Sequence[int]) -> ConstantOp:
         """The constant with its axes permuted (absent stays absent)."""
         array = self.array()
-        if array is None:
-            return ConstantOp.absent(permuted(self.result.type.get_shape(), perm))
-        return ConstantOp.from_array(np.transpose(array, perm))
+        shape = permuted(self.result.type.get_shape(), perm)
+        return self.with_values(shape, None if array is None else np.transpose(array, perm))
 
     @property
     def is_int8(self) -> bool:

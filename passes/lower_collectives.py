@@ -59,8 +59,9 @@ class Collectives:
         lay = Layout(tuple(op.local_type().get_shape()), self.system.lanes)
         src, dst = self.int_attr(op, SRC_ADDR), self.int_attr(op, ADDR)
         results: list[SSAValue] = []
+        inputs = list(op.inputs)
         for group in op.subgroups():
-            tokens = list(op.inputs[len(results):len(results) + len(group)])
+            tokens, inputs = inputs[:len(group)], inputs[len(group):]
             if len(group) == 1:
                 results.append(self.builder.copy(group[0], Placed(src, tuple(tokens)), dst, lay.vectors))
                 continue

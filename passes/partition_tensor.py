@@ -96,13 +96,9 @@ def rearranged(source: tops.ConstantOp, shard: Shard, count_once: bool) -> tops.
     absence of values and row-broadcast mark kept: reordering rows or columns keeps rows equal,
     zeroing the rows an earlier chip holds does not)."""
     data = source.array()
-    if data is None:
-        shape = list(tops.shape_of(source.result))
-        shape[shard.axis] = len(shard.holds) * shard.local
-        copy = tops.ConstantOp.absent(shape, source.value.type.element_type)
-    else:
-        out = arranged(data, shard, count_once)
-        copy = tops.ConstantOp.from_int8(out) if source.is_int8 else tops.ConstantOp.from_array(out)
+    shape = list(tops.shape_of(source.result))
+    shape[shard.axis] = len(shard.holds) * shard.local
+    copy = source.with_values(shape, None if data is None else arranged(data, shard, count_once))
     if source.is_row_broadcast and not count_once:
         copy.mark_row_broadcast()
     return copy
@@ -112,11 +108,9 @@ def _stacked_blocks(source: tops.ConstantOp, rows: Shard, columns: Shard) -> top
     """A constant whose plain row blocks are each chip's rows `rows.holds[i]` of its columns
     `columns.holds[i]` (element type and absence of values kept)."""
     shape = [len(rows.holds) * rows.local, columns.local]
-    data = source.array()
-    if data is None:
-        return tops.ConstantOp.absent(shape, source.value.type.element_type)
-    out = np.concatenate([data[np.ix_(r, c)] for r, c in zip(rows.holds, columns.holds)], axis=0)
-    return tops.ConstantOp.from_int8(out) if source.is_int8 else tops.ConstantOp.from_array(out)
+    if (data := source.array()) is None:
+        return source.with_values(shape, None)
+    return source.with_values(shape, np.concatenate([data[np.ix_(r, c)] for r, c in zip(rows.holds, columns.holds)]))
 
 
 def column_label(shard: Shard) -> str:
